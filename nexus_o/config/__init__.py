@@ -1,0 +1,1 @@
+"""Run configs (train stage, synth, eval, serve): typed, strict, YAML + key=value overrides."""

@@ -1,0 +1,1 @@
+"""Manifests (JSONL), validation, datasets and collators."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics with the field's normalisers, benchmark runner, alignment analysis."""

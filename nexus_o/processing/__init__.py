@@ -1,0 +1,1 @@
+"""Processor: chat template, placeholders, feature extraction, media loading."""

@@ -1,0 +1,1 @@
+"""Audio data synthesis: filters, rewrite, TTS, ASR verification, the tiny world."""

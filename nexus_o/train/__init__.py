@@ -1,0 +1,1 @@
+"""Three-stage training: freeze policies, trainer wiring, distributed launch."""
