@@ -1,0 +1,64 @@
+"""Build or load a (model, processor) pair: a preset name or a saved checkpoint folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from nexus_o.models.configuration import NexusOConfig
+from nexus_o.models.presets import PRESETS, preset_config
+
+# The tiny preset keeps images small so that CPU runs stay fast: at most 64 merged tokens.
+TINY_IMAGE_PIXELS = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 64}
+
+
+def build_processor(config: NexusOConfig, tokenizer, image_pixels: dict | None = None):
+    """A `NexusOProcessor` whose audio/vision settings match `config`."""
+    from transformers import Qwen2VLImageProcessorPil, WhisperFeatureExtractor
+
+    from nexus_o.processing.processor import NexusOProcessor
+
+    vision = config.vl_config.vision_config
+    kwargs = {"size": image_pixels} if image_pixels else {}
+    image_processor = Qwen2VLImageProcessorPil(patch_size=vision.patch_size,
+                                               temporal_patch_size=vision.temporal_patch_size,
+                                               merge_size=vision.spatial_merge_size, **kwargs)
+    feature_extractor = WhisperFeatureExtractor(feature_size=config.audio_config.num_mel_bins)
+    return NexusOProcessor(image_processor, feature_extractor, tokenizer,
+                           audio_max_source_positions=config.audio_config.max_source_positions,
+                           audio_stack_frames=config.adapter_config.stack_frames)
+
+
+def build_preset(name: str = "tiny", seed: int | None = 0, **overrides):
+    """A freshly initialised model of preset `name` and its processor.
+
+    Only `tiny` carries a tokenizer of its own (trained locally); larger presets are built
+    with `from_components` from real checkpoints.
+    """
+    from nexus_o.models.modeling import NexusOForConditionalGeneration
+    from nexus_o.processing.tokenizer import build_tiny_tokenizer
+
+    if name != "tiny":
+        raise ValueError(f"preset {name!r} has no built-in tokenizer; build it from checkpoints with "
+                         f"NexusOForConditionalGeneration.from_components(vl=DIR, audio_encoder=DIR)")
+    if seed is not None:
+        torch.manual_seed(seed)
+    config = preset_config(name, **overrides)
+    tokenizer = build_tiny_tokenizer(config.vl_config.text_config.vocab_size)
+    return NexusOForConditionalGeneration(config), build_processor(config, tokenizer, TINY_IMAGE_PIXELS)
+
+
+def load_model(name_or_path: str | Path, dtype: torch.dtype | None = None):
+    """(model, processor) from a preset name (`tiny`) or a folder written by `save_pretrained`."""
+    from nexus_o.models.modeling import NexusOForConditionalGeneration
+    from nexus_o.processing.processor import NexusOProcessor
+
+    if str(name_or_path) in PRESETS:
+        return build_preset(str(name_or_path))
+    path = Path(name_or_path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no model checkpoint at {path} (config.json missing); pass a folder "
+                                f"written by save_pretrained or a preset name: {sorted(PRESETS)}")
+    model = NexusOForConditionalGeneration.from_pretrained(path, dtype=dtype)
+    return model, NexusOProcessor.from_pretrained(path)

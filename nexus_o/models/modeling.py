@@ -1,0 +1,172 @@
+"""`NexusOForConditionalGeneration`: Qwen2.5-VL + Whisper encoder + audio adapter (+ speech decoder).
+
+The model is composed, not re-implemented: `self.vl` is transformers' own
+`Qwen2_5_VLForConditionalGeneration` (vision tower, merger, LLM, LM head), `self.audio_encoder`
+is transformers' `WhisperEncoder`, and `self.audio_adapter` is ours. Audio embeddings replace
+the `<|AUDIO|>` placeholder tokens of the input; everything else (image/video placement,
+M-RoPE positions, caching) is Qwen2.5-VL's. Audio tokens are ordinary text positions in M-RoPE
+(their `mm_token_type_ids` are 0). Without audio the forward pass is exactly Qwen2.5-VL's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel, Qwen2_5_VLForConditionalGeneration
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from nexus_o.models.adapter import AudioAdapter
+from nexus_o.models.audio_encoding import encoder_frames
+from nexus_o.models.configuration import NexusOConfig
+
+
+class NexusOPreTrainedModel(PreTrainedModel):
+    config_class = NexusOConfig
+    base_model_prefix = ""
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["Qwen2_5_VLDecoderLayer", "Qwen2_5_VLVisionBlock", "WhisperEncoderLayer"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Sub-models (Qwen2.5-VL, Whisper) initialise themselves; this covers our own modules.
+        std = self.config.vl_config.text_config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+class NexusOForConditionalGeneration(NexusOPreTrainedModel):
+    """The omni model. Submodules: `vl`, `audio_encoder`, `audio_adapter` (and `speech_decoder`)."""
+
+    def __init__(self, config: NexusOConfig):
+        super().__init__(config)
+        self.vl = Qwen2_5_VLForConditionalGeneration(config.vl_config)
+        self.audio_encoder = WhisperEncoder(config.audio_config)
+        ad = config.adapter_config
+        self.audio_adapter = AudioAdapter(
+            stack_frames=ad.stack_frames, input_size=ad.input_size,
+            intermediate_size=ad.intermediate_size, output_size=ad.output_size, hidden_act=ad.hidden_act)
+        self.speech_decoder = None
+        if config.speech_decoder_config is not None:
+            from nexus_o.models.speech_decoder import SpeechDecoder
+            self.speech_decoder = SpeechDecoder.from_config(config.speech_decoder_config)
+        self.post_init()
+
+    # -- Hugging Face plumbing -------------------------------------------------------------
+    def get_input_embeddings(self) -> nn.Module:
+        return self.vl.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.vl.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.vl.get_output_embeddings()
+
+    def resize_token_embeddings(self, *args, **kwargs):
+        """Resize the LLM's embeddings and keep `config.vl_config` in step."""
+        out = self.vl.resize_token_embeddings(*args, **kwargs)
+        self.config.vl_config.text_config.vocab_size = self.vl.config.text_config.vocab_size
+        return out
+
+    # -- audio --------------------------------------------------------------------------------
+    def encode_audio(self, input_features: torch.Tensor, feature_lens: torch.Tensor,
+                     audio_clip_ids: torch.Tensor) -> torch.Tensor:
+        """Encode audio windows and turn each clip into LLM embeddings.
+
+        input_features [W, n_mels, 2 * max_source_positions]: one row per encoder window.
+        feature_lens [W]: valid mel frames of each window.
+        audio_clip_ids [W]: the clip each window belongs to (windows of a clip are consecutive,
+            clips numbered 0..C-1 in input order).
+        Returns [sum of tokens over clips, llm_hidden]: the clips' tokens, concatenated in order.
+        """
+        expected = self.audio_encoder.config.max_source_positions * 2
+        if input_features.ndim != 3 or input_features.shape[-1] != expected:
+            raise ValueError(f"input_features must be [windows, n_mels, {expected}], got "
+                             f"{tuple(input_features.shape)}")
+        if not (feature_lens.shape[0] == audio_clip_ids.shape[0] == input_features.shape[0]):
+            raise ValueError(f"input_features has {input_features.shape[0]} windows but feature_lens has "
+                             f"{feature_lens.shape[0]} and audio_clip_ids {audio_clip_ids.shape[0]}")
+        dtype = self.audio_encoder.conv1.weight.dtype
+        hidden = self.audio_encoder(input_features.to(dtype)).last_hidden_state  # [W, P, D]
+        valid = [hidden[w, : encoder_frames(int(n))] for w, n in enumerate(feature_lens.tolist())]
+        clips: list[list[torch.Tensor]] = []
+        for w, clip in enumerate(audio_clip_ids.tolist()):
+            if clip == len(clips):
+                clips.append([])
+            elif clip != len(clips) - 1:
+                raise ValueError(f"audio_clip_ids must number windows' clips consecutively from 0, got "
+                                 f"{audio_clip_ids.tolist()}")
+            clips[-1].append(valid[w])
+        return torch.cat([self.audio_adapter(torch.cat(frames)) for frames in clips])
+
+    def embed_inputs(self, input_ids: torch.LongTensor, input_features: torch.Tensor,
+                     feature_lens: torch.Tensor, audio_clip_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings with the audio placeholders replaced: [B, L, hidden]."""
+        embeds = self.get_input_embeddings()(input_ids)
+        audio = self.encode_audio(input_features, feature_lens, audio_clip_ids).to(embeds.dtype)
+        mask = input_ids == self.config.audio_token_id
+        if int(mask.sum()) != audio.shape[0]:
+            raise ValueError(f"the input holds {int(mask.sum())} audio placeholder tokens but the audio "
+                             f"clips give {audio.shape[0]} audio embeddings; build inputs with "
+                             f"NexusOProcessor so the counts match")
+        return embeds.masked_scatter(mask.unsqueeze(-1), audio)
+
+    # -- forward ----------------------------------------------------------------------------
+    def forward(self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None,
+                input_features: torch.Tensor | None = None, feature_lens: torch.Tensor | None = None,
+                audio_clip_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
+                **kwargs):
+        """Forward pass; returns Qwen2.5-VL's output (`loss` when `labels` is given, `logits`).
+
+        input_ids [B, L], attention_mask [B, L]; audio as in `encode_audio`; every other keyword
+        (pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw, mm_token_type_ids,
+        second_per_grid_ts, labels, cache, use_cache, ...) goes to Qwen2.5-VL unchanged.
+        """
+        if input_features is not None:
+            if input_ids is None:
+                raise ValueError("audio input needs input_ids (to find the audio placeholders)")
+            if feature_lens is None or audio_clip_ids is None:
+                raise ValueError("input_features needs feature_lens and audio_clip_ids (NexusOProcessor "
+                                 "returns all three)")
+            inputs_embeds = self.embed_inputs(input_ids, input_features, feature_lens, audio_clip_ids)
+        elif input_ids is not None and bool((input_ids == self.config.audio_token_id).any()):
+            raise ValueError("the input holds audio placeholder tokens but no input_features were given")
+        return self.vl(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                       **kwargs)
+
+    # -- generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None,
+                 input_features: torch.Tensor | None = None, feature_lens: torch.Tensor | None = None,
+                 audio_clip_ids: torch.Tensor | None = None, **kwargs):
+        """Text generation with Qwen2.5-VL's `generate` (all its options), audio merged first.
+
+        Returns what `Qwen2_5_VLForConditionalGeneration.generate` returns: token ids [B, L + new].
+        """
+        if input_features is not None:
+            kwargs["inputs_embeds"] = self.embed_inputs(input_ids, input_features, feature_lens,
+                                                        audio_clip_ids)
+        return self.vl.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    # -- construction from checkpoints ---------------------------------------------------------
+    @classmethod
+    def from_components(cls, vl: str | Path, audio_encoder: str | Path, *,
+                        adapter: dict | None = None, speech_decoder: dict | None = None,
+                        codec: str | None = None, dtype: torch.dtype | None = None):
+        """Build the model from local checkpoint folders (Hugging Face layouts, no download).
+
+        vl: a Qwen2.5-VL checkpoint folder (model + tokenizer + processor files).
+        audio_encoder: a Whisper checkpoint folder (`WhisperModel` / `WhisperForConditionalGeneration`
+            / a bare encoder); only the encoder weights are taken.
+        adapter / speech_decoder: optional sub-config overrides (dicts, strict keys).
+        Returns (model, processor): the tokenizer gains the audio special tokens and the
+        embeddings are resized when the vocabulary needs it.
+        """
+        from nexus_o.models.components import load_components
+
+        return load_components(cls, Path(vl), Path(audio_encoder), adapter=adapter,
+                               speech_decoder=speech_decoder, codec=codec, dtype=dtype)

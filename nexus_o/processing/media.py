@@ -1,0 +1,170 @@
+"""Media loading for the processor: audio (resampled to 16 kHz mono), images, video frames.
+
+Sources may be a path (relative paths resolve against `base_dir`), a `data:` URL, raw bytes,
+an already decoded object (PIL image, numpy array), or for audio a `(array, sample_rate)` pair or
+a `{"array", "sampling_rate"}` dict (the `datasets` Audio format). Errors name the source.
+Video is decoded with PyAV (torchvision does not import beside torch 2.13 here).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGET_SAMPLE_RATE = 16_000
+
+
+class MediaError(ValueError):
+    """A media item could not be read; the message names the source."""
+
+
+def _describe(src: Any) -> str:
+    if isinstance(src, (str, Path)):
+        text = str(src)
+        return text if len(text) < 80 else text[:60] + "...(data URL)"
+    return type(src).__name__
+
+
+def _read_bytes(src: Any, base_dir: Path | None) -> tuple[bytes | None, Path | None]:
+    """Bytes of a data URL / bytes object, or the resolved path of a file source."""
+    if isinstance(src, (bytes, bytearray)):
+        return bytes(src), None
+    if isinstance(src, str) and src.startswith("data:"):
+        try:
+            return base64.b64decode(src.split(",", 1)[1], validate=False), None
+        except (IndexError, ValueError) as err:
+            raise MediaError(f"malformed data URL ({_describe(src)}): {err}") from err
+    if isinstance(src, (str, Path)):
+        path = Path(src.removeprefix("file://") if isinstance(src, str) else src).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        if not path.is_file():
+            raise MediaError(f"media file not found: {path}")
+        return None, path
+    return None, None
+
+
+def resample(wav: np.ndarray, rate: int, target: int = TARGET_SAMPLE_RATE) -> np.ndarray:
+    """Resample mono float32 audio with soxr (high quality); identity when rates agree."""
+    if rate == target:
+        return wav
+    import soxr
+
+    return soxr.resample(wav, rate, target).astype(np.float32)
+
+
+def _decode_audio_file(data: bytes | None, path: Path | None, name: str) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        wav, rate = sf.read(io.BytesIO(data) if data is not None else path, dtype="float32", always_2d=True)
+        return wav.mean(axis=1), rate
+    except Exception:  # noqa: BLE001 - soundfile lacks mp3/aac etc.; PyAV decodes those
+        pass
+    import av
+
+    try:
+        with av.open(io.BytesIO(data) if data is not None else str(path)) as container:
+            stream = container.streams.audio[0]
+            rate = stream.rate
+            frames = [f.to_ndarray().astype(np.float32) for f in container.decode(stream)]
+    except Exception as err:  # noqa: BLE001
+        raise MediaError(f"cannot decode audio {name}: {err}") from err
+    if not frames:
+        raise MediaError(f"audio {name} holds no samples")
+    # PyAV gives [channels, n] (planar) or [1, n * channels] (packed); average channels.
+    channels = stream.channels or 1
+    wav = np.concatenate([f.reshape(channels, -1) if f.shape[0] == 1 else f for f in frames], axis=1)
+    if np.issubdtype(frames[0].dtype, np.integer):
+        wav = wav / np.iinfo(frames[0].dtype).max
+    return wav.mean(axis=0).astype(np.float32), rate
+
+
+def load_audio(src: Any, base_dir: Path | None = None, sampling_rate: int | None = None,
+               target_rate: int = TARGET_SAMPLE_RATE) -> np.ndarray:
+    """Load one clip as float32 mono at `target_rate` -> [num_samples]. Empty clips are errors."""
+    name = _describe(src)
+    if isinstance(src, dict) and "array" in src:
+        src = (src["array"], src["sampling_rate"])
+    if isinstance(src, tuple):
+        wav, rate = np.asarray(src[0], dtype=np.float32), int(src[1])
+    elif isinstance(src, np.ndarray) or hasattr(src, "numpy"):
+        wav = np.asarray(src, dtype=np.float32)
+        rate = sampling_rate or target_rate
+    else:
+        data, path = _read_bytes(src, base_dir)
+        if data is None and path is None:
+            raise MediaError(f"unsupported audio source of type {name}")
+        wav, rate = _decode_audio_file(data, path, name if path is None else str(path))
+    if wav.ndim == 2:  # [channels, n] or [n, channels]: average the short axis
+        wav = wav.mean(axis=0 if wav.shape[0] < wav.shape[1] else 1)
+    if wav.ndim != 1:
+        raise MediaError(f"audio {name} must be mono [n] or [channels, n], got shape {wav.shape}")
+    if wav.size == 0:
+        raise MediaError(f"audio {name} is empty (0 samples)")
+    if not np.isfinite(wav).all():
+        raise MediaError(f"audio {name} holds NaN or infinite samples")
+    return resample(wav, rate, target_rate)
+
+
+def load_image(src: Any, base_dir: Path | None = None):
+    """Load one image as an RGB `PIL.Image`."""
+    from PIL import Image
+
+    if isinstance(src, Image.Image):
+        return src.convert("RGB")
+    if isinstance(src, np.ndarray):
+        return Image.fromarray(src).convert("RGB")
+    data, path = _read_bytes(src, base_dir)
+    if data is None and path is None:
+        raise MediaError(f"unsupported image source of type {_describe(src)}")
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as img:
+            return img.convert("RGB")
+    except Exception as err:  # noqa: BLE001
+        raise MediaError(f"cannot decode image {path or _describe(src)}: {err}") from err
+
+
+@dataclass
+class Video:
+    """Decoded frames [T, H, W, 3] uint8 sampled at `fps` frames a second."""
+
+    frames: np.ndarray
+    fps: float
+
+
+def load_video(src: Any, base_dir: Path | None = None, fps: float = 2.0, max_frames: int = 64) -> Video:
+    """Decode a video with PyAV, sampling about `fps` frames a second (at most `max_frames`)."""
+    if isinstance(src, Video):
+        return src
+    if isinstance(src, np.ndarray):
+        if src.ndim != 4 or src.shape[-1] != 3:
+            raise MediaError(f"video array must be [T, H, W, 3], got shape {src.shape}")
+        return Video(src.astype(np.uint8), fps)
+    import av
+
+    data, path = _read_bytes(src, base_dir)
+    if data is None and path is None:
+        raise MediaError(f"unsupported video source of type {_describe(src)}")
+    name = str(path) if path is not None else _describe(src)
+    try:
+        with av.open(io.BytesIO(data) if data is not None else str(path)) as container:
+            stream = container.streams.video[0]
+            frames, times = [], []
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                times.append(float(frame.time or 0.0))
+    except Exception as err:  # noqa: BLE001
+        raise MediaError(f"cannot decode video {name}: {err}") from err
+    if not frames:
+        raise MediaError(f"video {name} holds no frames")
+    duration = max(times[-1] - times[0], 1e-6)
+    want = int(min(max_frames, max(2, round(duration * fps) + 1)))
+    idx = np.linspace(0, len(frames) - 1, num=min(want, len(frames))).round().astype(int)
+    sampled_fps = (len(idx) - 1) / duration if len(idx) > 1 else fps
+    return Video(np.stack([frames[i] for i in idx]), sampled_fps)

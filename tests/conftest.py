@@ -1,0 +1,33 @@
+"""Shared fixtures: the tiny preset, built once per session, and small synthetic media."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_flush_denormal(True)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """(model, processor) of the tiny preset, seeded, in eval mode."""
+    from nexus_o.models.loading import build_preset
+
+    model, processor = build_preset("tiny", seed=0)
+    return model.eval(), processor
+
+
+@pytest.fixture
+def image():
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8))
+
+
+def tone(seconds: float, rate: int = 16000, freq: float = 220.0) -> np.ndarray:
+    """A sine tone with a little noise: [seconds * rate] float32."""
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(1)
+    return (0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
