@@ -149,6 +149,10 @@ class NexusOConfig(_StrictConfig):
         if ad.output_size != llm:
             raise ValueError(f"adapter_config.output_size={ad.output_size} does not match "
                              f"vl_config.text_config.hidden_size={llm}")
+        sd = self.speech_decoder_config
+        if sd is not None and sd.llm_hidden_size != llm:
+            raise ValueError(f"speech_decoder_config.llm_hidden_size={sd.llm_hidden_size} does not match "
+                             f"vl_config.text_config.hidden_size={llm}")
         vocab = self.vl_config.text_config.vocab_size
         for name in ("audio_token_id", "audio_start_token_id", "audio_end_token_id"):
             if not 0 <= getattr(self, name) < vocab:

@@ -10,16 +10,34 @@ M-RoPE positions, caching) is Qwen2.5-VL's. Audio tokens are ordinary text posit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel, Qwen2_5_VLForConditionalGeneration
+from transformers.utils import ModelOutput
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from nexus_o.models.adapter import AudioAdapter
 from nexus_o.models.audio_encoding import encoder_frames
 from nexus_o.models.configuration import NexusOConfig
+
+
+@dataclass
+class NexusOOutput(ModelOutput):
+    """loss = lm_loss (when labels are given) + speech_loss (when speech codes are given).
+
+    logits [B, L, vocab]; hidden_states as Qwen2.5-VL returns them; speech_per_codebook_loss [K].
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    lm_loss: torch.Tensor | None = None
+    speech_loss: torch.Tensor | None = None
+    speech_per_codebook_loss: torch.Tensor | None = None
+    cache: object | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 class NexusOPreTrainedModel(PreTrainedModel):
@@ -37,6 +55,8 @@ class NexusOPreTrainedModel(PreTrainedModel):
             nn.init.normal_(module.weight, std=std)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
 
 
 class NexusOForConditionalGeneration(NexusOPreTrainedModel):
@@ -71,6 +91,23 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         out = self.vl.resize_token_embeddings(*args, **kwargs)
         self.config.vl_config.text_config.vocab_size = self.vl.config.text_config.vocab_size
         return out
+
+    def add_speech_decoder(self, values: dict) -> None:
+        """Give a model without speech output a freshly initialised speech decoder."""
+        from nexus_o.models.configuration import strict_subconfig
+        from nexus_o.models.speech_decoder import SpeechDecoder
+        from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
+
+        cfg = strict_subconfig(SpeechDecoderConfig, values, "speech_decoder_config")
+        llm = self.config.vl_config.text_config.hidden_size
+        if cfg.llm_hidden_size != llm:
+            raise ValueError(f"speech_decoder_config.llm_hidden_size={cfg.llm_hidden_size} does not match "
+                             f"vl_config.text_config.hidden_size={llm}")
+        self.config.speech_decoder_config = cfg
+        device = self.get_input_embeddings().weight.device
+        self.speech_decoder = SpeechDecoder.from_config(cfg)
+        self.speech_decoder.apply(self._init_weights)
+        self.speech_decoder.to(device)
 
     # -- audio --------------------------------------------------------------------------------
     def encode_audio(self, input_features: torch.Tensor, feature_lens: torch.Tensor,
@@ -119,12 +156,19 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
     def forward(self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None,
                 input_features: torch.Tensor | None = None, feature_lens: torch.Tensor | None = None,
                 audio_clip_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
-                **kwargs):
-        """Forward pass; returns Qwen2.5-VL's output (`loss` when `labels` is given, `logits`).
+                speech_codes: torch.Tensor | None = None, speech_code_lengths: torch.Tensor | None = None,
+                speech_text_mask: torch.Tensor | None = None, touch_all_encoders: bool = False,
+                **kwargs) -> NexusOOutput:
+        """Forward pass.
 
         input_ids [B, L], attention_mask [B, L]; audio as in `encode_audio`; every other keyword
         (pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw, mm_token_type_ids,
         second_per_grid_ts, labels, cache, use_cache, ...) goes to Qwen2.5-VL unchanged.
+        Speech output (stage 3): speech_codes [B, K, T] (right-padded), speech_code_lengths [B],
+        speech_text_mask [B, L] (the reply-text tokens whose last hidden states condition the
+        speech decoder) add the decoder's loss.
+        touch_all_encoders: run every encoder even when the batch lacks its modality (zero
+        contribution), so ZeRO-3 / FSDP ranks seeing different modalities cannot hang.
         """
         if input_features is not None:
             if input_ids is None:
@@ -135,8 +179,42 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             inputs_embeds = self.embed_inputs(input_ids, input_features, feature_lens, audio_clip_ids)
         elif input_ids is not None and bool((input_ids == self.config.audio_token_id).any()):
             raise ValueError("the input holds audio placeholder tokens but no input_features were given")
-        return self.vl(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                       **kwargs)
+        want_speech = speech_codes is not None
+        if want_speech:
+            if self.speech_decoder is None:
+                raise ValueError("speech_codes were given but the model has no speech decoder")
+            if speech_text_mask is None:
+                raise ValueError("speech_codes need speech_text_mask (the reply tokens to speak)")
+            kwargs["output_hidden_states"] = True
+        out = self.vl(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+        result = NexusOOutput(loss=out.loss, logits=out.logits, lm_loss=out.loss, cache=out.cache,
+                              hidden_states=out.hidden_states)
+        if want_speech:
+            speech = self.speech_decoder(out.hidden_states[-1], speech_text_mask, speech_codes, speech_code_lengths)
+            result.speech_loss, result.speech_per_codebook_loss = speech.loss, speech.per_codebook_loss
+            result.loss = speech.loss if result.loss is None else result.loss + speech.loss
+        if touch_all_encoders and result.loss is not None:
+            result.loss = result.loss + self._idle_encoders_term(input_features is not None,
+                                                                 kwargs.get("pixel_values") is not None
+                                                                 or kwargs.get("pixel_values_videos") is not None)
+        return result
+
+    def _idle_encoders_term(self, had_audio: bool, had_vision: bool) -> torch.Tensor:
+        """0 x (outputs of the encoders this batch did not use): same graph on every rank."""
+        term = self.audio_adapter.linear_1.weight.new_zeros(())
+        if not had_audio:
+            window = self.audio_encoder.config.max_source_positions * 2
+            feats = term.new_zeros(1, self.audio_encoder.config.num_mel_bins, window)
+            term = term + 0.0 * self.encode_audio(feats, torch.tensor([window]), torch.tensor([0])).sum()
+        if not had_vision:
+            vision = self.config.vl_config.vision_config
+            merge = vision.spatial_merge_size
+            dim = vision.in_channels * vision.temporal_patch_size * vision.patch_size ** 2
+            grid = torch.tensor([[1, merge, merge]], device=term.device)
+            pixels = term.new_zeros(merge * merge, dim)
+            feats = self.vl.model.get_image_features(pixels, grid, return_dict=True).pooler_output
+            term = term + 0.0 * sum(f.sum() for f in feats)
+        return term
 
     # -- generation ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,0 +1,87 @@
+"""Manifest rows -> model batches for every stage.
+
+Rows come from `nexus_o.data.dataset.load_manifest_dataset` (absolute media paths). The
+processor renders the chat template, loads and encodes media and masks labels to the assistant
+replies. For stage 3 the speech targets (codes [K, T] per row) are padded into
+`speech_codes` [B, K, T] with `speech_code_lengths` [B], and `speech_text_mask` marks the
+reply tokens the decoder reads (labels without the closing `<|im_end|>`); the LM loss is then
+left out (`labels` dropped), since stage 3 trains the speech decoder only.
+
+A row whose media fail to decode is recorded in the reject log and replaced by another row of
+the same batch, so a bad file never stops an epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from nexus_o.data.manifest import LineIssue, RejectLog
+from nexus_o.data.media import load_codes
+from nexus_o.processing.media import MediaError
+
+
+def _conversation(row: Mapping[str, Any]) -> dict:
+    return {"messages": row["messages"], "images": row.get("images") or None,
+            "videos": row.get("videos") or None, "audios": row.get("audios") or None}
+
+
+@dataclass
+class TrainCollator:
+    """`collate_fn` for the Trainer. speech=True adds the stage-3 speech targets."""
+
+    processor: Any
+    speech: bool = False
+    rejects: RejectLog = field(default_factory=RejectLog)
+
+    def _codes(self, row: Mapping[str, Any]) -> np.ndarray:
+        source = row.get("speech_codes_file") or row.get("speech_codes")
+        if not source:
+            raise MediaError("stage 3 needs speech targets as codes (speech.codes); "
+                             "encode target audio with the codec first")
+        return load_codes(source)
+
+    def _usable(self, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Rows whose media and targets load; the others go to the reject log."""
+        good = []
+        for row in rows:
+            try:
+                self.processor.apply_chat_template(_conversation(row), add_generation_prompt=False)
+                if self.speech:
+                    self._codes(row)
+                good.append(row)
+            except (MediaError, ValueError) as err:
+                self.rejects.record(LineIssue(str(row.get("source")), int(row.get("line") or 0), str(err)))
+        if not good:
+            raise MediaError(f"every row of a batch failed to load (first: {rows[0].get('source')} line "
+                             f"{rows[0].get('line')}); see the reject log")
+        return [good[i % len(good)] for i in range(len(rows))]
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        try:
+            return self._collate(rows)
+        except (MediaError, ValueError):
+            return self._collate(self._usable(rows))
+
+    def _collate(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = dict(self.processor.apply_chat_template([_conversation(r) for r in rows],
+                                                        add_generation_prompt=False, return_labels=True))
+        if not self.speech:
+            return batch
+        codes = [self._codes(r) for r in rows]
+        k = codes[0].shape[0]
+        if any(c.shape[0] != k for c in codes):
+            raise ValueError(f"speech codes of one batch have different codebook counts: {[c.shape[0] for c in codes]}")
+        lengths = torch.tensor([c.shape[1] for c in codes])
+        padded = torch.zeros(len(codes), k, int(lengths.max()), dtype=torch.long)
+        for i, c in enumerate(codes):
+            padded[i, :, : c.shape[1]] = torch.from_numpy(c)
+        labels = batch.pop("labels")
+        end_id = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        batch.update(speech_codes=padded, speech_code_lengths=lengths,
+                     speech_text_mask=(labels != -100) & (labels != end_id))
+        return batch

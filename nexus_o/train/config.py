@@ -1,0 +1,112 @@
+"""The training run config: one schema for all three stages (paper §3.3, Table 1).
+
+A stage is a config, not code: `stage` picks the default trainable components (the stage
+table of SPEC.md), `phases` lists the data it runs in order (stage 3: TTS, then speech-to-speech
+chat), everything else is ordinary training settings. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from nexus_o.config.loader import StrictModel
+
+Component = Literal["vision_encoder", "vision_adapter", "audio_encoder", "audio_adapter", "llm", "lm_head",
+                    "speech_decoder"]
+COMPONENTS: tuple[str, ...] = Component.__args__  # type: ignore[attr-defined]
+
+# The paper's stage table: what each stage trains by default (everything else is frozen).
+STAGE_TRAINABLE: dict[str, list[str]] = {
+    "stage1_align": ["audio_encoder", "audio_adapter"],
+    "stage2_sft": ["vision_adapter", "audio_adapter", "llm", "lm_head"],
+    "stage3_speech": ["speech_decoder"],
+}
+
+
+class ModelSpec(StrictModel):
+    """Where the model comes from: a preset, a checkpoint folder, or component checkpoints."""
+
+    preset: str | None = None
+    path: str | None = None
+    vl: str | None = None
+    audio_encoder: str | None = None
+    speech_decoder: dict | None = None  # sub-config to add a speech decoder if the model has none
+    codec: str | None = None  # codec folder or name: encodes stage-3 target audio into codes
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSpec":
+        sources = [bool(self.preset), bool(self.path), bool(self.vl or self.audio_encoder)]
+        if sum(sources) != 1:
+            raise ValueError("give exactly one of model.preset, model.path, or model.vl + model.audio_encoder")
+        if bool(self.vl) != bool(self.audio_encoder):
+            raise ValueError("model.vl and model.audio_encoder go together")
+        return self
+
+
+class PhaseSpec(StrictModel):
+    """One pass over some data: manifests to train on (and evaluate on), and its length."""
+
+    name: str
+    train: list[str] = Field(min_length=1)
+    eval: list[str] = []
+    max_steps: int = -1
+    epochs: float = 1.0
+
+    @model_validator(mode="after")
+    def _length(self) -> "PhaseSpec":
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ValueError(f"phase {self.name!r} needs max_steps > 0 or epochs > 0")
+        return self
+
+
+class OptimSpec(StrictModel):
+    lr: float = 1e-4
+    lr_per_component: dict[Component, float] = {}
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    max_grad_norm: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+class TrainConfig(StrictModel):
+    """Everything one `nexus-o train` run needs."""
+
+    stage: Literal["stage1_align", "stage2_sft", "stage3_speech"]
+    model: ModelSpec
+    phases: list[PhaseSpec] = Field(min_length=1)
+    output_dir: str
+    trainable: list[Component] | None = None  # default: the stage table
+    optim: OptimSpec = OptimSpec()
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    save_steps: int = Field(500, ge=1)
+    save_total_limit: int | None = 2
+    logging_steps: int = Field(10, ge=1)
+    eval_steps: int | None = None
+    resume: str | None = None  # "auto" (latest checkpoint in output_dir) or a checkpoint folder
+    stop_after_steps: int | None = None  # end this invocation early (time-boxed jobs); the schedule stays that of the whole run
+    deepspeed: str | None = None  # a DeepSpeed JSON config (configs/deepspeed/zero2.json, zero3.json)
+    fsdp: str | None = None  # e.g. "full_shard auto_wrap"; fsdp_config from configs/fsdp.json
+    fsdp_config: str | None = None
+    touch_all_encoders: bool | None = None  # None: on when distributed
+    on_bad_lines: Literal["skip", "raise"] = "skip"
+    max_audio_seconds: float | None = None
+    dataloader_workers: int = 0
+    aux_ctc_weight: float = 0.0  # stage 1: CTC on the audio encoder, helps a from-scratch encoder lock on
+
+    @field_validator("trainable")
+    @classmethod
+    def _no_duplicates(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"trainable lists a component twice: {value}")
+        return value
+
+    @property
+    def trainable_components(self) -> list[str]:
+        return list(self.trainable) if self.trainable is not None else STAGE_TRAINABLE[self.stage]

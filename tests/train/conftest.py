@@ -1,0 +1,45 @@
+"""A tiny on-disk world for training tests: a few ASR, VQA and speech-target samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image, ImageDraw
+
+from tests.conftest import tone
+
+TINY_DECODER = {"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64, "num_codebooks": 4,
+                "codebook_size": 67, "codec_entries": 64, "llm_hidden_size": 64, "max_steps": 256}
+
+
+def write_tiny_world(root: Path, n: int = 8) -> dict[str, Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    asr, vqa, tts = [], [], []
+    colours = ["red", "blue", "green", "yellow"]
+    for i in range(n):
+        sf.write(root / f"a{i}.wav", tone(0.4 + 0.1 * i, freq=200 + 40 * i), 16000)
+        img = Image.new("RGB", (56, 56), "white")
+        ImageDraw.Draw(img).rectangle([14, 14, 42, 42], fill=colours[i % 4])
+        img.save(root / f"i{i}.png")
+        np.save(root / f"c{i}.npy", rng.integers(0, 64, (4, 5 + i)).astype(np.int64))
+        asr.append({"messages": [{"role": "user", "content": "<audio>Transcribe."},
+                                 {"role": "assistant", "content": f"digit {i}"}], "audios": [f"a{i}.wav"]})
+        vqa.append({"messages": [{"role": "user", "content": "<image>What colour is the square?"},
+                                 {"role": "assistant", "content": colours[i % 4]}], "images": [f"i{i}.png"]})
+        tts.append({"messages": [{"role": "user", "content": f"Say: digit {i}"},
+                                 {"role": "assistant", "content": f"digit {i}"}], "speech": {"codes": f"c{i}.npy"}})
+    paths = {}
+    for name, rows in (("asr", asr), ("vqa", vqa), ("tts", tts)):
+        paths[name] = root / f"{name}.jsonl"
+        paths[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> dict[str, Path]:
+    return write_tiny_world(tmp_path_factory.mktemp("tiny_world"))

@@ -1,0 +1,103 @@
+"""`nexus-o train` end to end on tiny data: each stage, resume, bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from nexus_o.cli import app
+from tests.train.conftest import TINY_DECODER
+
+runner = CliRunner()
+
+
+def _config(tmp_path: Path, stage: str, model: dict, phases: list[dict], **extra) -> Path:
+    cfg = {"stage": stage, "model": model, "phases": phases, "output_dir": str(tmp_path / "out"),
+           "batch_size": 2, "logging_steps": 1, "save_steps": 2, "optim": {"lr": 1e-3, "warmup_ratio": 0.0}, **extra}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f"{stage}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _train(path: Path, *overrides: str):
+    result = runner.invoke(app, ["train", "--config", str(path), *overrides], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _losses(out: Path, phase: str) -> list[float]:
+    history = json.loads((out / phase / "log_history.json").read_text())
+    return [h["loss"] for h in history if "loss" in h]
+
+
+def test_three_stages_two_steps_each(tmp_path, tiny_world):
+    s1 = _config(tmp_path / "s1", "stage1_align", {"preset": "tiny"},
+                 [{"name": "align", "train": [str(tiny_world["asr"])], "max_steps": 2}])
+    out = _train(s1)
+    assert "audio_encoder" in out.output and "trainable" in out.output
+    s1_final = tmp_path / "s1" / "out" / "final"
+    assert (s1_final / "model.safetensors").is_file() and (tmp_path / "s1" / "out" / "loss.png").is_file()
+
+    s2 = _config(tmp_path / "s2", "stage2_sft", {"path": str(s1_final)},
+                 [{"name": "sft", "train": [str(tiny_world["vqa"]), str(tiny_world["asr"])], "max_steps": 2}])
+    _train(s2)
+    s2_final = tmp_path / "s2" / "out" / "final"
+
+    s3 = _config(tmp_path / "s3", "stage3_speech", {"path": str(s2_final), "speech_decoder": TINY_DECODER},
+                 [{"name": "tts", "train": [str(tiny_world["tts"])], "max_steps": 2},
+                  {"name": "s2s", "train": [str(tiny_world["tts"])], "max_steps": 1}])
+    _train(s3)
+    from nexus_o.models.loading import load_model
+
+    model, _ = load_model(tmp_path / "s3" / "out" / "final")
+    before, _ = load_model(s2_final)
+    assert model.speech_decoder is not None
+    # stage 3 trained only the decoder: the LLM is untouched
+    assert torch.equal(model.vl.lm_head.weight, before.vl.lm_head.weight)
+    assert len(_losses(tmp_path / "s3" / "out", "tts")) == 2
+
+
+def test_resume_continues_exactly(tmp_path, tiny_world):
+    phases = [{"name": "align", "train": [str(tiny_world["asr"])], "max_steps": 4}]
+    whole = _config(tmp_path / "whole", "stage1_align", {"preset": "tiny"}, phases)
+    _train(whole)
+    reference = _losses(tmp_path / "whole" / "out", "align")
+
+    part = _config(tmp_path / "part", "stage1_align", {"preset": "tiny"}, phases)
+    _train(part, "stop_after_steps=2")  # ends at step 2 with checkpoint-2, as a killed run would
+    ckpt = tmp_path / "part" / "out" / "align" / "checkpoint-2"
+    assert (ckpt / "checkpoint_complete.json").is_file()
+    assert not (tmp_path / "part" / "out" / "final").exists()
+    _train(part, "resume=auto")
+    resumed = _losses(tmp_path / "part" / "out", "align")
+    assert len(reference) == 4 and len(resumed) == 4  # the log history carries over
+    assert resumed == pytest.approx(reference, rel=1e-5, abs=1e-6)
+
+
+def test_unknown_key_and_missing_checkpoint(tmp_path, tiny_world):
+    path = _config(tmp_path, "stage1_align", {"preset": "tiny"},
+                   [{"name": "align", "train": [str(tiny_world["asr"])], "max_steps": 2}])
+    result = runner.invoke(app, ["train", "--config", str(path), "optim.lrr=1"])
+    assert result.exit_code == 2 and "optim.lrr: unknown key" in result.output
+    bad = _config(tmp_path / "b", "stage2_sft", {"path": str(tmp_path / "nope")},
+                  [{"name": "sft", "train": [str(tiny_world["asr"])], "max_steps": 2}])
+    with pytest.raises(FileNotFoundError, match="no model checkpoint"):
+        runner.invoke(app, ["train", "--config", str(bad)], catch_exceptions=False)
+
+
+def test_bad_manifest_lines_are_skipped_and_logged(tmp_path, tiny_world):
+    manifest = tmp_path / "mixed.jsonl"
+    lines = tiny_world["asr"].read_text().splitlines()
+    broken = json.loads(lines[0])
+    broken["audios"] = [str(tiny_world["asr"].parent / "missing.wav")]
+    manifest.write_text("\n".join([lines[0].replace('"a0.wav"', f'"{tiny_world["asr"].parent}/a0.wav"'),
+                                   "{not json", json.dumps(broken)]) + "\n")
+    path = _config(tmp_path, "stage1_align", {"preset": "tiny"},
+                   [{"name": "align", "train": [str(manifest)], "max_steps": 1}])
+    _train(path)
+    rejects = (tmp_path / "out" / "rejects.jsonl").read_text()
+    assert '"line": 2' in rejects and '"line": 3' in rejects
