@@ -1,0 +1,365 @@
+"""The autoregressive speech decoder (paper §3.1): LLM hidden states -> K codebooks of codec codes.
+
+A small decoder-only transformer runs over the *delayed* codec frames (`delay_pattern`): step s
+predicts codebook k of frame s - k with K heads. The input of step s is the mean of the K code
+embeddings of step s - 1 (at s = 0, of `start_id` on every codebook: the learned start
+embedding) plus a projection of an LLM hidden state. Which LLM state meets which step is the
+`alignment` (the paper leaves it open):
+
+- "prefix" (default): the projected states of the reply text h_1..h_N come first in the decoder
+  sequence (attended causally, no loss) and every step adds proj(h_N), the last language
+  embedding. Attention learns the text-to-audio alignment itself, so nothing assumes a speaking
+  rate, the audio length need not be known, and audio streams as soon as the text is done.
+- "stepwise": no prefix; step s adds proj(h_min(s // steps_per_token, N - 1)), the literal
+  reading of "the hidden state of the LLM at the current time step".
+
+`llm_mask` may pad the text on either side (any 0/1 mask works: valid tokens keep their order);
+`codes` are right-padded with per-sample `code_lengths`. The end convention (`end_id` on every
+codebook at frame T) and the special ids are described in `speech_decoder_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nexus_o.models import delay_pattern
+from nexus_o.models.sampling import SamplingConfig, sample_codes
+from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
+from nexus_o.models.speech_transformer import CausalTransformer, KVCache
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeVocab:
+    """The ids of each codebook table: real entries `0 .. codec_entries - 1`, then the specials."""
+
+    num_codebooks: int
+    codebook_size: int
+    codec_entries: int
+    start_id: int
+    pad_id: int
+    end_id: int
+
+
+@dataclasses.dataclass
+class SpeechDecoderOutput:
+    """loss: scalar, mean of `per_codebook_loss` [K]; logits: [B, K, T + K, codebook_size]."""
+
+    loss: torch.Tensor
+    per_codebook_loss: torch.Tensor
+    logits: torch.Tensor
+
+
+class GeneratedSpeech(NamedTuple):
+    """codes: [B, K, T] undelayed, `pad_id` from each sample's length on; lengths: [B] frames."""
+
+    codes: torch.Tensor
+    lengths: torch.Tensor
+
+
+@dataclasses.dataclass
+class _Condition:
+    """The LLM side of a batch: projected states, and where the valid tokens are."""
+
+    states: torch.Tensor  # [B, N, D], padding zeroed
+    mask: torch.Tensor  # [B, N] bool
+    order: torch.Tensor  # [B, N] token indices, valid ones first and in order
+    counts: torch.Tensor  # [B] valid tokens
+    prefix_len: int  # slots the text takes in the decoder sequence (0 when "stepwise")
+    padded_prefix: bool  # some text slot must be masked out
+    _layout: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def layout(self, slots: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotary positions [B, slots] and key validity [B, slots] of the decoder sequence.
+
+        Text slots count only valid tokens; step s sits right after the sample's last token.
+        Memoised, so a cached generation step only slices.
+        """
+        if self._layout is None or self._layout[0].shape[1] < slots:
+            b, p, device = self.mask.shape[0], self.prefix_len, self.mask.device
+            steps = torch.arange(max(slots - p, 0), device=device)
+            if p:
+                prefix_pos = (self.mask.long().cumsum(dim=1) - 1).clamp(min=0)
+                positions = torch.cat([prefix_pos, self.counts[:, None] + steps[None]], dim=1)
+                valid = torch.cat([self.mask, self.mask.new_ones(b, steps.shape[0])], dim=1)
+            else:
+                positions = steps[None].expand(b, -1)
+                valid = torch.ones(b, steps.shape[0], dtype=torch.bool, device=device)
+            self._layout = positions, valid
+        return self._layout[0][:, :slots], self._layout[1][:, :slots]
+
+    def token(self, index: torch.Tensor) -> torch.Tensor:
+        """index [B, S] (the i-th valid token, clamped) -> states [B, S, D]."""
+        index = torch.minimum(index, self.counts[:, None] - 1)
+        slots = self.order.gather(1, index)
+        return self.states.gather(1, slots[..., None].expand(-1, -1, self.states.shape[-1]))
+
+
+def undelay(delayed: torch.Tensor, end_frames: torch.Tensor, pad_id: int, first_frame: int = 0) -> torch.Tensor:
+    """delayed [B, K, S] -> codes [B, K, S - K + 1] with `pad_id` on frames at or past each end.
+
+    end_frames: [B] frame count of each sample, -1 where not known yet; `first_frame` is the
+    frame index of the window's first frame (streaming).
+    """
+    codes = delay_pattern.revert(delayed)
+    frame = first_frame + torch.arange(codes.shape[2], device=codes.device)
+    past = (end_frames[:, None] >= 0) & (frame[None] >= end_frames[:, None])
+    return codes.masked_fill(past[:, None, :], pad_id)
+
+
+class SpeechDecoder(nn.Module):
+    """Transformer + K code embedding tables + K heads + the LLM projection.
+
+    The K tables (and the K heads) are stored back to back in one matrix, so a step costs one
+    lookup (one matmul) instead of K.
+    """
+
+    def __init__(self, transformer: CausalTransformer, vocab: CodeVocab, *, llm_hidden_size: int,
+                 alignment: str = "prefix", steps_per_token: int = 4, max_steps: int = 2048):
+        super().__init__()
+        if alignment not in ("prefix", "stepwise"):
+            raise ValueError(f"alignment={alignment!r}; choose 'prefix' or 'stepwise'")
+        width, k, c = transformer.hidden_size, vocab.num_codebooks, vocab.codebook_size
+        self.transformer, self.vocab = transformer, vocab
+        self.alignment, self.steps_per_token, self.max_steps = alignment, steps_per_token, max_steps
+        self.llm_hidden_size = llm_hidden_size
+        self.llm_proj = nn.Linear(llm_hidden_size, width)
+        self.code_embedding = nn.Embedding(k * c, width)
+        self.heads = nn.Linear(width, k * c, bias=False)
+
+    @classmethod
+    def from_config(cls, cfg: SpeechDecoderConfig) -> SpeechDecoder:
+        """Build from a `SpeechDecoderConfig` (the config is unpacked here, never stored)."""
+        cfg.check()
+        transformer = CausalTransformer(
+            num_layers=cfg.num_layers, hidden_size=cfg.hidden_size, num_heads=cfg.num_heads,
+            intermediate_size=cfg.intermediate_size, dropout=cfg.dropout, rope_theta=cfg.rope_theta,
+            rms_norm_eps=cfg.rms_norm_eps)
+        vocab = CodeVocab(num_codebooks=cfg.num_codebooks, codebook_size=cfg.codebook_size,
+                          codec_entries=cfg.codec_entries, start_id=cfg.start_id, pad_id=cfg.pad_id,
+                          end_id=cfg.end_id)
+        return cls(transformer, vocab, llm_hidden_size=cfg.llm_hidden_size, alignment=cfg.alignment,
+                   steps_per_token=cfg.steps_per_token, max_steps=cfg.max_steps)
+
+    def check_codec(self, codec) -> None:
+        """Raise `ValueError` naming both sides unless `codec` (`nexus_o.codecs.base`) can decode
+        every code this decoder emits: same codebook count, codec_entries <= codec.codebook_size."""
+        k, entries, name = self.vocab.num_codebooks, self.vocab.codec_entries, type(codec).__name__
+        if codec.num_codebooks != k:
+            raise ValueError(f"codec {name} has num_codebooks={codec.num_codebooks} but the speech decoder "
+                             f"predicts num_codebooks={k}")
+        if codec.codebook_size < entries:
+            raise ValueError(f"codec {name} has codebook_size={codec.codebook_size} but the speech decoder "
+                             f"emits codes up to codec_entries={entries}")
+
+    # ---- pieces shared by training and generation -------------------------------------------
+
+    def embed_codes(self, columns: torch.Tensor) -> torch.Tensor:
+        """columns [B, K, S] -> mean of the K code embeddings per step [B, S, D]."""
+        k, c = self.vocab.num_codebooks, self.vocab.codebook_size
+        # Row of code i of codebook k is k * C + i. (No buffer: it would not survive meta-device init.)
+        offsets = torch.arange(0, k * c, c, device=columns.device)[:, None]
+        return self.code_embedding(columns + offsets).mean(dim=1)
+
+    def code_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [B, S, D] -> logits [B, K, S, codebook_size]."""
+        b, s, _ = hidden.shape
+        return self.heads(hidden).view(b, s, self.vocab.num_codebooks, -1).transpose(1, 2)
+
+    def condition(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None) -> _Condition:
+        """Check and project the LLM states: llm_hidden [B, N, llm_hidden_size], llm_mask [B, N]."""
+        if llm_hidden.dim() != 3 or llm_hidden.shape[1] == 0:
+            raise ValueError(f"llm_hidden must be [batch, tokens >= 1, width], got {tuple(llm_hidden.shape)}")
+        if llm_hidden.shape[-1] != self.llm_hidden_size:
+            raise ValueError(f"llm_hidden width {llm_hidden.shape[-1]} does not match the speech decoder's "
+                             f"llm_hidden_size={self.llm_hidden_size}")
+        if llm_mask is None:
+            llm_mask = torch.ones(llm_hidden.shape[:2], dtype=torch.bool, device=llm_hidden.device)
+        if tuple(llm_mask.shape) != tuple(llm_hidden.shape[:2]):
+            raise ValueError(f"llm_mask shape {tuple(llm_mask.shape)} does not match llm_hidden "
+                             f"[batch, tokens] = {tuple(llm_hidden.shape[:2])}")
+        mask = llm_mask.bool()
+        counts = mask.sum(dim=1)
+        if (counts == 0).any():
+            raise ValueError(f"llm_mask leaves samples {counts.eq(0).nonzero().flatten().tolist()} without any token")
+        states = self.llm_proj(llm_hidden.to(self.llm_proj.weight.dtype)) * mask[..., None]
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+        prefix_len = llm_hidden.shape[1] if self.alignment == "prefix" else 0
+        padded_prefix = bool(prefix_len) and not bool(mask.all())
+        return _Condition(states, mask, order, counts, prefix_len, padded_prefix)
+
+    def step_condition(self, cond: _Condition, steps: torch.Tensor) -> torch.Tensor:
+        """steps [S] (delayed step indices) -> the LLM term of each step's input [B, S, D]."""
+        if self.alignment == "prefix":
+            index = (cond.counts - 1)[:, None].expand(-1, steps.shape[0])
+        else:
+            index = (steps // self.steps_per_token)[None].expand(cond.counts.shape[0], -1)
+        return cond.token(index)
+
+    def run(self, cond: _Condition, steps_x: torch.Tensor, first_step: int,
+            cache: list[KVCache] | None) -> torch.Tensor:
+        """Transformer over step inputs steps_x [B, q, D] for steps first_step.. -> hidden [B, q, D].
+
+        The text prefix ("prefix" alignment) is prepended when the sequence starts here
+        (first_step == 0); later calls find it in the cache.
+        """
+        q, p = steps_x.shape[1], cond.prefix_len
+        x = torch.cat([cond.states, steps_x], dim=1) if p and first_step == 0 else steps_x
+        end = p + first_step + q
+        start = end - x.shape[1]
+        positions, key_valid = cond.layout(end)
+        if x.shape[1] == 1:  # one new slot, the last: it may see every valid slot
+            attend = key_valid[:, None, None, :] if cond.padded_prefix else None
+        else:
+            key_slot = torch.arange(end, device=x.device)
+            query_slot = key_slot[start:, None]
+            # Causal; padded text slots are never attended to, except by themselves (no empty rows).
+            attend = (key_slot <= query_slot) & (key_valid[:, None, :] | (key_slot == query_slot))
+            attend = attend[:, None]
+        hidden = self.transformer(x, positions[:, start:], attend, cache)
+        return hidden[:, -q:]
+
+    # ---- training ------------------------------------------------------------------------------
+
+    def check_codes(self, codes: torch.Tensor, code_lengths: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Check targets codes [B, K, T] and return lengths [B] (all T when not given)."""
+        k, entries = self.vocab.num_codebooks, self.vocab.codec_entries
+        if codes.dim() != 3 or codes.dtype.is_floating_point:
+            raise ValueError(f"codes must be integer [batch, codebooks, frames], got {codes.dtype} "
+                             f"{tuple(codes.shape)}")
+        if codes.shape[1] != k:
+            raise ValueError(f"codes have {codes.shape[1]} codebooks but the speech decoder has num_codebooks={k}")
+        if codes.shape[0] != batch:
+            raise ValueError(f"codes batch {codes.shape[0]} does not match llm_hidden batch {batch}")
+        frames = codes.shape[2]
+        if frames == 0:
+            raise ValueError("codes have no frame (T=0): a speech target needs at least one frame")
+        if code_lengths is None:
+            code_lengths = torch.full((batch,), frames, dtype=torch.long, device=codes.device)
+        code_lengths = code_lengths.to(device=codes.device, dtype=torch.long)
+        if tuple(code_lengths.shape) != (batch,) or (code_lengths < 1).any() or (code_lengths > frames).any():
+            raise ValueError(f"code_lengths must be [batch={batch}] values in [1, T={frames}], "
+                             f"got {code_lengths.tolist()}")
+        real = torch.arange(frames, device=codes.device)[None, None] < code_lengths[:, None, None]
+        bad = real & ((codes < 0) | (codes >= entries))
+        if bad.any():
+            b, cb, t = bad.nonzero()[0].tolist()
+            raise ValueError(f"codes[{b}, {cb}, {t}]={codes[b, cb, t].item()} is not a codec entry: "
+                             f"real codes lie in [0, codec_entries={entries})")
+        return code_lengths
+
+    def forward(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None, codes: torch.Tensor,
+                code_lengths: torch.Tensor | None = None) -> SpeechDecoderOutput:
+        """Teacher-forced loss.
+
+        llm_hidden: [B, N, llm_hidden_size]; llm_mask: [B, N] (None: all valid);
+        codes: [B, K, T] undelayed, right-padded; code_lengths: [B] real frames (None: all T).
+        The targets are the delayed frames 0..T_b (frame T_b all `end_id`); cross-entropy
+        counts only real codes and ends, never delay-pattern holes or padding.
+        """
+        cond = self.condition(llm_hidden, llm_mask)
+        lengths = self.check_codes(codes, code_lengths, llm_hidden.shape[0])
+        v = self.vocab
+        targets = delay_pattern.build(delay_pattern.append_end(codes.long(), lengths, v.end_id, v.pad_id), v.pad_id)
+        b, k, s = targets.shape
+        inputs = torch.cat([targets.new_full((b, k, 1), v.start_id), targets[..., :-1]], dim=2)
+        steps = torch.arange(s, device=targets.device)
+        x = self.embed_codes(inputs) + self.step_condition(cond, steps)
+        logits = self.code_logits(self.run(cond, x, 0, None))
+        frame = steps[None] - torch.arange(k, device=steps.device)[:, None]  # [K, S]
+        valid = (frame >= 0)[None] & (frame[None] <= lengths[:, None, None])  # [B, K, S]
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                             reduction="none").view(b, k, s)
+        per_codebook = (ce * valid).sum(dim=(0, 2)) / valid.sum(dim=(0, 2))
+        return SpeechDecoderOutput(per_codebook.mean(), per_codebook, logits)
+
+    # ---- generation ----------------------------------------------------------------------------
+
+    def _draw_bias(self, device: torch.device) -> torch.Tensor:
+        """[2, K, C] added to logits before drawing: [0] forbids the specials, [1] lets codebook 0
+        draw `end_id` (the end is the only special ever drawn; pad and end elsewhere are forced)."""
+        v = self.vocab
+        bias = torch.zeros(2, v.num_codebooks, v.codebook_size, device=device)
+        bias[..., v.codec_entries:] = float("-inf")
+        bias[1, 0, v.end_id] = 0.0
+        return bias
+
+    def _pick(self, logits: torch.Tensor, bias: torch.Tensor, step: int, end_frames: torch.Tensor,
+              must_end: bool, sampling: SamplingConfig, generator: torch.Generator | None):
+        """Draw step `step`'s column [B, K] from logits [B, K, C] (+ bias [K, C]); force what the
+        delay pattern and the end convention fix; update end_frames [B]."""
+        v = self.vocab
+        ids = sample_codes(logits + bias, sampling, generator)
+        stops = (end_frames < 0) & ((ids[:, 0] == v.end_id) | must_end)
+        end_frames = torch.where(stops, step, end_frames)
+        if step >= v.num_codebooks - 1 and int(end_frames.max()) < 0:
+            return ids, end_frames  # the steady state: nothing to force
+        frame = step - torch.arange(v.num_codebooks, device=ids.device)[None]  # [1, K]
+        last = torch.where(end_frames >= 0, end_frames, torch.iinfo(torch.long).max)[:, None]
+        ids = torch.where(frame == last, v.end_id, ids)
+        ids = torch.where((frame < 0) | (frame > last), v.pad_id, ids)
+        return ids, end_frames
+
+    @torch.inference_mode()
+    def generate_steps(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None = None, *,
+                       max_frames: int | None = None, min_frames: int = 1,
+                       sampling: SamplingConfig = SamplingConfig(), use_cache: bool = True,
+                       generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield, step by step, (delayed column [B, K], end_frames [B]) until every sample ends.
+
+        end_frames[b] is sample b's frame count once codebook 0 has emitted `end_id`, else -1.
+        A sample ends at its first `end_id` (allowed from frame `min_frames` on) or at
+        `max_frames` (default: max_steps - K + 1); the steps after finish its delayed frames.
+        """
+        k = self.vocab.num_codebooks
+        max_frames = self.max_steps - k + 1 if max_frames is None else max_frames
+        if not 0 <= min_frames <= max_frames:
+            raise ValueError(f"need 0 <= min_frames <= max_frames, got min_frames={min_frames}, "
+                             f"max_frames={max_frames}")
+        cond = self.condition(llm_hidden, llm_mask)
+        b, device = llm_hidden.shape[0], llm_hidden.device
+        cache = None
+        if use_cache:
+            capacity = cond.prefix_len + max_frames + k
+            cache = self.transformer.new_cache(b, capacity, cond.states.dtype, device)
+        column = torch.full((b, k), self.vocab.start_id, dtype=torch.long, device=device)
+        end_frames = torch.full((b,), -1, dtype=torch.long, device=device)
+        llm_terms = self.step_condition(cond, torch.arange(max_frames + k, device=device))  # [B, S, D]
+        bias = self._draw_bias(device)
+        inputs = []
+        for step in range(max_frames + k):
+            x = self.embed_codes(column[..., None]) + llm_terms[:, step:step + 1]
+            if cache is None:
+                inputs.append(x)
+                hidden = self.run(cond, torch.cat(inputs, dim=1), 0, None)
+            else:
+                hidden = self.run(cond, x, step, cache)
+            logits = self.code_logits(hidden[:, -1:])[:, :, 0]
+            column, end_frames = self._pick(logits, bias[int(step >= min_frames)], step, end_frames,
+                                            step >= max_frames, sampling, generator)
+            yield column, end_frames
+            # Frames before the end are complete once codebook K-1 has emitted the last one.
+            if int(end_frames.min()) >= 0 and step >= int(end_frames.max()) + max(k - 2, 0):
+                return
+
+    def generate(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None = None, *,
+                 max_frames: int | None = None, min_frames: int = 1,
+                 sampling: SamplingConfig = SamplingConfig(), use_cache: bool = True,
+                 generator: torch.Generator | None = None) -> GeneratedSpeech:
+        """Generate codes for llm_hidden [B, N, llm_hidden_size] (llm_mask [B, N]).
+
+        Returns `GeneratedSpeech(codes [B, K, T], lengths [B])`, T = max(lengths), the delay
+        pattern reverted. See `generate_steps` for the options.
+        """
+        columns, end_frames = [], None
+        for column, end_frames in self.generate_steps(llm_hidden, llm_mask, max_frames=max_frames,
+                                                      min_frames=min_frames, sampling=sampling,
+                                                      use_cache=use_cache, generator=generator):
+            columns.append(column)
+        codes = undelay(torch.stack(columns, dim=2), end_frames, self.vocab.pad_id)
+        return GeneratedSpeech(codes[..., :int(end_frames.max())], end_frames)
