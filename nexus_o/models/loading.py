@@ -9,6 +9,8 @@ import torch
 from nexus_o.models.configuration import NexusOConfig
 from nexus_o.models.presets import PRESETS, preset_config
 
+CODEC_SUBDIR = "codec"  # a checkpoint keeps its codec here, next to config.json
+
 # The tiny preset keeps images small so that CPU runs stay fast: at most 64 merged tokens.
 TINY_IMAGE_PIXELS = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 64}
 
@@ -55,10 +57,27 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype | None = None):
     from nexus_o.processing.processor import NexusOProcessor
 
     if str(name_or_path) in PRESETS:
-        return build_preset(str(name_or_path))
+        model, processor = build_preset(str(name_or_path))
+        model.attach(processor, default_codec() if model.speech_decoder is not None else None)
+        return model, processor
     path = Path(name_or_path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no model checkpoint at {path} (config.json missing); pass a folder "
                                 f"written by save_pretrained or a preset name: {sorted(PRESETS)}")
     model = NexusOForConditionalGeneration.from_pretrained(path, dtype=dtype)
-    return model, NexusOProcessor.from_pretrained(path)
+    processor = NexusOProcessor.from_pretrained(path)
+    codec = None
+    if (path / CODEC_SUBDIR).is_dir():
+        from nexus_o.codecs.registry import load_codec
+
+        codec = load_codec(path / CODEC_SUBDIR)
+    model.attach(processor, codec)
+    return model, processor
+
+
+def default_codec():
+    """The built-in codec fitted and shipped with the package, or None where it is absent."""
+    from nexus_o.codecs.builtin import default_codec_dir
+    from nexus_o.codecs.registry import load_codec
+
+    return load_codec(default_codec_dir()) if default_codec_dir().is_dir() else None

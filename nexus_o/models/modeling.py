@@ -230,6 +230,38 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                                                         audio_clip_ids)
         return self.vl.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
+    # -- chat -------------------------------------------------------------------------------------
+    def attach(self, processor, codec=None) -> None:
+        """Keep the processor (and codec) that `chat` uses; neither joins the state dict."""
+        from nexus_o.inference.chat import OmniChat
+
+        if codec is not None and self.speech_decoder is not None:
+            from nexus_o.codecs.base import CodecMismatchError, check_codec_matches
+
+            sd = self.config.speech_decoder_config
+            check_codec_matches(codec, sd.num_codebooks, sd.codec_entries)
+            if sd.codec_entries != codec.codebook_size:
+                raise CodecMismatchError(f"speech decoder draws from {sd.codec_entries} entries per codebook but "
+                                         f"codec '{codec.name}' has {codec.codebook_size}")
+        self._chat = OmniChat(self, processor, codec)
+
+    @property
+    def codec(self):
+        """The attached speech codec (None when no codec is attached)."""
+        chat = self.__dict__.get("_chat")
+        return chat.codec if chat is not None else None
+
+    def chat(self, messages, modalities=("text",), voice: str | None = None, stream: bool = False, **kwargs):
+        """Reply to a conversation with text, or text and speech (modalities=["text", "audio"]).
+
+        Needs a processor (and, for speech, a codec) attached: `load_model` attaches them.
+        Returns a `ChatReply`, or with stream=True an iterator of `ChatChunk`s.
+        """
+        if self.__dict__.get("_chat") is None:
+            raise ValueError("no processor attached: load with nexus_o.models.loading.load_model, or call "
+                             "model.attach(processor, codec) first")
+        return self._chat.chat(messages, modalities=modalities, voice=voice, stream=stream, **kwargs)
+
     # -- construction from checkpoints ---------------------------------------------------------
     @classmethod
     def from_components(cls, vl: str | Path, audio_encoder: str | Path, *,

@@ -147,15 +147,16 @@ class SpeechDecoder(nn.Module):
                    steps_per_token=cfg.steps_per_token, max_steps=cfg.max_steps)
 
     def check_codec(self, codec) -> None:
-        """Raise `ValueError` naming both sides unless `codec` (`nexus_o.codecs.base`) can decode
-        every code this decoder emits: same codebook count, codec_entries <= codec.codebook_size."""
-        k, entries, name = self.vocab.num_codebooks, self.vocab.codec_entries, type(codec).__name__
-        if codec.num_codebooks != k:
-            raise ValueError(f"codec {name} has num_codebooks={codec.num_codebooks} but the speech decoder "
-                             f"predicts num_codebooks={k}")
-        if codec.codebook_size < entries:
-            raise ValueError(f"codec {name} has codebook_size={codec.codebook_size} but the speech decoder "
-                             f"emits codes up to codec_entries={entries}")
+        """Raise `CodecMismatchError` (a `ValueError`) naming both sides unless `codec`
+        (`nexus_o.codecs.base.SpeechCodec`) decodes exactly the codes this decoder emits: same
+        number of codebooks, and codec.codebook_size (its real entries) == codec_entries."""
+        from nexus_o.codecs.base import CodecMismatchError, check_codec_matches
+
+        v = self.vocab
+        check_codec_matches(codec, v.num_codebooks, v.codebook_size, component="speech decoder")
+        if codec.codebook_size != v.codec_entries:
+            raise CodecMismatchError(f"speech decoder has codec_entries={v.codec_entries} but codec "
+                                     f"'{codec.name}' has codebook_size={codec.codebook_size} real entries")
 
     # ---- pieces shared by training and generation -------------------------------------------
 
@@ -227,7 +228,7 @@ class SpeechDecoder(nn.Module):
     # ---- training ------------------------------------------------------------------------------
 
     def check_codes(self, codes: torch.Tensor, code_lengths: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """Check targets codes [B, K, T] and return lengths [B] (all T when not given)."""
+        """Check target codes [B, K, T]; return lengths [B] (all T when not given)."""
         k, entries = self.vocab.num_codebooks, self.vocab.codec_entries
         if codes.dim() != 3 or codes.dtype.is_floating_point:
             raise ValueError(f"codes must be integer [batch, codebooks, frames], got {codes.dtype} "

@@ -55,9 +55,8 @@ class Block(nn.Module):
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=False)
         self.out = nn.Linear(hidden_size, hidden_size, bias=False)
         self.mlp_norm = nn.RMSNorm(hidden_size, eps=rms_norm_eps)
-        self.mlp = nn.Sequential(nn.Linear(hidden_size, intermediate_size), nn.GELU(approximate="tanh"),
-                                 nn.Linear(intermediate_size, hidden_size))
-        self.drop = nn.Dropout(dropout)
+        self.fc_in = nn.Linear(hidden_size, intermediate_size)
+        self.fc_out = nn.Linear(intermediate_size, hidden_size)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attend: torch.Tensor,
                 cache: KVCache | None) -> torch.Tensor:
@@ -70,8 +69,10 @@ class Block(nn.Module):
             k, v = cache.append(k, v)
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
                                               dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.drop(self.out(attn.transpose(1, 2).reshape(b, length, width)))
-        return x + self.drop(self.mlp(self.mlp_norm(x)))
+        # Functional dropout/GELU: a generation step is dominated by per-call overhead, not FLOPs.
+        x = x + F.dropout(self.out(attn.transpose(1, 2).reshape(b, length, width)), self.dropout, self.training)
+        mlp = self.fc_out(F.gelu(self.fc_in(self.mlp_norm(x)), approximate="tanh"))
+        return x + F.dropout(mlp, self.dropout, self.training)
 
 
 class CausalTransformer(nn.Module):

@@ -114,7 +114,7 @@ class StopAfterCallback(TrainerCallback):
 
 
 def save_final(model, processor, out_dir: str | Path) -> Path:
-    """Save model + processor into `out_dir` atomically (a temporary sibling, then a rename)."""
+    """Save model + processor (+ the attached codec) into `out_dir` atomically (temporary sibling, then rename)."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
@@ -122,6 +122,10 @@ def save_final(model, processor, out_dir: str | Path) -> Path:
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
+        if getattr(model, "codec", None) is not None:
+            from nexus_o.models.loading import CODEC_SUBDIR
+
+            model.codec.save_pretrained(tmp / CODEC_SUBDIR)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = "out of disk space" if err.errno == errno.ENOSPC else str(err)

@@ -1,0 +1,150 @@
+"""`OmniChat`: one conversation turn in, text (and speech) out, whole or streamed.
+
+Speech follows the text: the reply text is generated first, then the prompt + reply run once
+through the LLM (teacher-forced, exactly as in stage-3 training) to get the last hidden states
+of the reply tokens, which condition the speech decoder; its codes go through the codec.
+Streaming yields text pieces as the LLM produces them, then audio chunks as soon as the codec
+can render them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import TextIteratorStreamer
+
+from nexus_o.models.sampling import SamplingConfig
+
+VOICES = ("default",)  # the speech decoder speaks in the one voice it was trained on
+
+
+@dataclass
+class ChatReply:
+    """text; audio float32 [n] at sample_rate (None when not asked for); codes [K, T]."""
+
+    text: str
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+    codes: torch.Tensor | None = None
+
+
+@dataclass
+class ChatChunk:
+    """One streamed piece: either text or audio (float32 [n] at sample_rate)."""
+
+    text: str | None = None
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+
+
+class OmniChat:
+    """Chat with a `NexusOForConditionalGeneration`, its processor and (for speech) its codec."""
+
+    def __init__(self, model, processor, codec=None, *, max_new_tokens: int = 256,
+                 speech_sampling: SamplingConfig = SamplingConfig(greedy=True), max_speech_seconds: float = 30.0,
+                 chunk_frames: int = 16):
+        self.model, self.processor, self.codec = model, processor, codec
+        self.max_new_tokens = max_new_tokens
+        self.speech_sampling = speech_sampling
+        self.max_speech_seconds = max_speech_seconds
+        self.chunk_frames = chunk_frames
+
+    # -- checks -------------------------------------------------------------------------------
+    def _check(self, modalities: Sequence[str], voice: str | None) -> bool:
+        unknown = set(modalities) - {"text", "audio"}
+        if unknown or "text" not in modalities:
+            raise ValueError(f"modalities must be ['text'] or ['text', 'audio'], got {list(modalities)}")
+        speak = "audio" in modalities
+        if speak:
+            if self.model.speech_decoder is None:
+                raise ValueError("this model has no speech decoder; ask for modalities=['text']")
+            if self.codec is None:
+                raise ValueError("no codec is attached to this model; speech needs one")
+            if voice is not None and voice not in VOICES:
+                raise ValueError(f"unknown voice {voice!r}; this model speaks with: {list(VOICES)}")
+        return speak
+
+    def _conversation(self, messages: list[dict] | dict) -> dict:
+        return messages if isinstance(messages, dict) else {"messages": list(messages)}
+
+    # -- pieces -------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def reply_states(self, conversation: dict, reply: str, base_dir=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Last LLM hidden states of the reply tokens: (hidden [1, L, H], mask [1, L] bool)."""
+        conv = dict(conversation, messages=list(conversation["messages"]) + [{"role": "assistant", "content": reply}])
+        batch = self.processor.apply_chat_template(conv, add_generation_prompt=False, return_labels=True,
+                                                   base_dir=base_dir).to(self.model.device)
+        labels = batch.pop("labels")
+        out = self.model(**batch, output_hidden_states=True)
+        end_id = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        mask = (labels != -100) & (labels != end_id)
+        if not bool(mask.any()):  # an empty reply still has to start the decoder somewhere
+            mask = labels != -100
+        return out.hidden_states[-1], mask
+
+    def _max_frames(self) -> int:
+        return max(1, int(self.max_speech_seconds * self.codec.frame_rate))
+
+    # -- public API -----------------------------------------------------------------------------
+    def chat(self, messages: list[dict] | dict, modalities: Sequence[str] = ("text",), voice: str | None = None,
+             stream: bool = False, base_dir: str | Path | None = None):
+        """Reply to `messages` (a message list, or a dict with messages + media lists).
+
+        Returns a `ChatReply`, or with stream=True an iterator of `ChatChunk`s (text first,
+        then audio).
+        """
+        speak = self._check(modalities, voice)
+        conversation = self._conversation(messages)
+        if stream:
+            return self._stream(conversation, speak, base_dir)
+        from nexus_o.inference.text import generate_text
+
+        text = generate_text(self.model, self.processor, conversation, self.max_new_tokens, base_dir=base_dir)[0]
+        if not speak:
+            return ChatReply(text=text)
+        hidden, mask = self.reply_states(conversation, text, base_dir)
+        generated = self.model.speech_decoder.generate(hidden, mask, max_frames=self._max_frames(),
+                                                       sampling=self.speech_sampling)
+        codes = generated.codes[:, :, : int(generated.lengths[0])]
+        wav = self.codec.decode(codes)[0, 0].float().cpu().numpy()
+        return ChatReply(text=text, audio=wav, sample_rate=self.codec.sample_rate, codes=codes[0].cpu())
+
+    def _stream(self, conversation: dict, speak: bool, base_dir) -> Iterator[ChatChunk]:
+        batch = self.processor.apply_chat_template(conversation, add_generation_prompt=True,
+                                                   base_dir=base_dir).to(self.model.device)
+        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        eos = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        kwargs = dict(batch, max_new_tokens=self.max_new_tokens, do_sample=False, eos_token_id=eos,
+                      pad_token_id=self.processor.tokenizer.pad_token_id, streamer=streamer)
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                self.model.generate(**kwargs)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(err)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        pieces = []
+        for piece in streamer:
+            if piece:
+                pieces.append(piece)
+                yield ChatChunk(text=piece)
+        worker.join()
+        if errors:
+            raise errors[0]
+        if not speak:
+            return
+        from nexus_o.inference.speech_stream import stream_audio
+
+        hidden, mask = self.reply_states(conversation, "".join(pieces).strip(), base_dir)
+        for wav in stream_audio(self.model.speech_decoder, self.codec, hidden, mask, chunk_frames=self.chunk_frames,
+                                max_frames=self._max_frames(), sampling=self.speech_sampling):
+            yield ChatChunk(audio=wav[0, 0].float().cpu().numpy(), sample_rate=self.codec.sample_rate)
