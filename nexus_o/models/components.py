@@ -37,11 +37,24 @@ def _read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"no *.safetensors (or *.bin) weights in {folder}")
 
 
-def load_whisper_encoder(folder: Path, dtype: torch.dtype | None = None) -> WhisperEncoder:
-    """A `WhisperEncoder` with the encoder weights of the Whisper checkpoint in `folder`."""
+def load_whisper_encoder(folder: Path, dtype: torch.dtype | None = None,
+                         max_source_positions: int | None = None) -> WhisperEncoder:
+    """A `WhisperEncoder` with the encoder weights of the Whisper checkpoint in `folder`.
+
+    max_source_positions: a shorter encoder window than the checkpoint's (Whisper: 1500
+    positions = 30 s), keeping the first rows of the position table. The paper's setting is the
+    full window; short windows make short clips cheap on a CPU (the tiny world uses 3 s).
+    """
+    folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"no Whisper checkpoint at {folder} (config.json missing)")
     config = WhisperConfig.from_pretrained(folder)
+    full = config.max_source_positions
+    if max_source_positions is not None:
+        if not 0 < max_source_positions <= full:
+            raise ValueError(f"max_source_positions={max_source_positions} must be in [1, {full}] "
+                             f"(the checkpoint's window) for {folder}")
+        config.max_source_positions = max_source_positions
     encoder = WhisperEncoder(config)
     state = _read_state_dict(folder)
     wanted = set(encoder.state_dict())
@@ -52,6 +65,8 @@ def load_whisper_encoder(folder: Path, dtype: torch.dtype | None = None) -> Whis
     missing = wanted - set(picked) - {"embed_positions.weight"}
     if missing:
         raise ValueError(f"Whisper checkpoint {folder} lacks encoder weights: {sorted(missing)[:8]}")
+    if "embed_positions.weight" in picked:
+        picked["embed_positions.weight"] = picked["embed_positions.weight"][: config.max_source_positions]
     encoder.load_state_dict(picked, strict=False)
     return encoder.to(dtype) if dtype is not None else encoder
 

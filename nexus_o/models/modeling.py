@@ -127,8 +127,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         if not (feature_lens.shape[0] == audio_clip_ids.shape[0] == input_features.shape[0]):
             raise ValueError(f"input_features has {input_features.shape[0]} windows but feature_lens has "
                              f"{feature_lens.shape[0]} and audio_clip_ids {audio_clip_ids.shape[0]}")
-        dtype = self.audio_encoder.conv1.weight.dtype
-        hidden = self.audio_encoder(input_features.to(dtype)).last_hidden_state  # [W, P, D]
+        hidden = self._run_audio_encoder(input_features)  # [W, P, D]
         valid = [hidden[w, : encoder_frames(int(n))] for w, n in enumerate(feature_lens.tolist())]
         clips: list[list[torch.Tensor]] = []
         for w, clip in enumerate(audio_clip_ids.tolist()):
@@ -139,6 +138,32 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                                  f"{audio_clip_ids.tolist()}")
             clips[-1].append(valid[w])
         return torch.cat([self.audio_adapter(torch.cat(frames)) for frames in clips])
+
+    def enable_audio_encoder_cache(self, enabled: bool = True) -> None:
+        """Memoise the outputs of a frozen audio encoder per window (keyed by its features).
+
+        For CPU training with a frozen encoder (the tiny world): each clip is encoded once, then
+        every epoch reuses it. Refused while any encoder weight trains, since outputs would go stale.
+        """
+        if enabled and any(p.requires_grad for p in self.audio_encoder.parameters()):
+            raise ValueError("the audio encoder cache needs a frozen audio encoder (it has trainable weights)")
+        self.__dict__["_audio_cache"] = {} if enabled else None
+
+    def _run_audio_encoder(self, input_features: torch.Tensor) -> torch.Tensor:
+        dtype = self.audio_encoder.conv1.weight.dtype
+        cache = self.__dict__.get("_audio_cache")
+        if cache is None:
+            return self.audio_encoder(input_features.to(dtype)).last_hidden_state
+        import hashlib
+
+        keys = [hashlib.sha1(w.detach().cpu().numpy().tobytes()).hexdigest() for w in input_features]
+        todo = [i for i, k in enumerate(keys) if k not in cache]
+        if todo:
+            with torch.no_grad():
+                fresh = self.audio_encoder(input_features[todo].to(dtype)).last_hidden_state
+            for i, out in zip(todo, fresh):
+                cache[keys[i]] = out
+        return torch.stack([cache[k] for k in keys])
 
     def embed_inputs(self, input_ids: torch.LongTensor, input_features: torch.Tensor,
                      feature_lens: torch.Tensor, audio_clip_ids: torch.Tensor) -> torch.Tensor:
@@ -236,13 +261,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         from nexus_o.inference.chat import OmniChat
 
         if codec is not None and self.speech_decoder is not None:
-            from nexus_o.codecs.base import CodecMismatchError, check_codec_matches
-
-            sd = self.config.speech_decoder_config
-            check_codec_matches(codec, sd.num_codebooks, sd.codec_entries)
-            if sd.codec_entries != codec.codebook_size:
-                raise CodecMismatchError(f"speech decoder draws from {sd.codec_entries} entries per codebook but "
-                                         f"codec '{codec.name}' has {codec.codebook_size}")
+            self.speech_decoder.check_codec(codec)
         self._chat = OmniChat(self, processor, codec)
 
     @property

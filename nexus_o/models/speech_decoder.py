@@ -324,10 +324,9 @@ class SpeechDecoder(nn.Module):
                              f"max_frames={max_frames}")
         cond = self.condition(llm_hidden, llm_mask)
         b, device = llm_hidden.shape[0], llm_hidden.device
-        cache = None
-        if use_cache:
-            capacity = cond.prefix_len + max_frames + k
-            cache = self.transformer.new_cache(b, capacity, cond.states.dtype, device)
+        capacity = cond.prefix_len + max_frames + k
+        cond.layout(capacity)  # computed once: later steps only slice it
+        cache = self.transformer.new_cache(b, capacity, cond.states.dtype, device) if use_cache else None
         column = torch.full((b, k), self.vocab.start_id, dtype=torch.long, device=device)
         end_frames = torch.full((b,), -1, dtype=torch.long, device=device)
         llm_terms = self.step_condition(cond, torch.arange(max_frames + k, device=device))  # [B, S, D]
