@@ -25,13 +25,15 @@ app.add_typer(align_app, name="align")
 
 @app.command()
 def quickstart(
-    out: Path = typer.Option(Path("runs/quickstart"), help="Output folder."),
-    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(Path("runs/quickstart"), help="Output folder (a killed run resumes from it)."),
+    minutes: float = typer.Option(15.0, help="Training budget: the stages' step counts scale with it."),
+    seed: int = typer.Option(0, help="Random seed of the world and the model."),
+    size: str = typer.Option("default", help="Tiny-world size: default or small."),
 ) -> None:
-    """Run the whole pipeline on the built-in tiny world (CPU)."""
+    """Run the whole pipeline on the built-in tiny world (CPU): data, codec, 3 stages, eval, answer."""
     from nexus_o.quickstart import run_quickstart
 
-    run_quickstart(out, seed=seed)
+    run_quickstart(out, minutes=minutes, seed=seed, size=size)
 
 
 @app.command()
@@ -103,6 +105,35 @@ def score(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from err
     typer.echo(json.dumps(result.to_dict(), ensure_ascii=False) if json_out else result.summary())
+
+
+@app.command("eval")
+def evaluate(
+    model: str = typer.Option(..., "--model", help="A checkpoint folder or a preset name (tiny)."),
+    tasks: str = typer.Option("asr,s2tt,sqa,tts,vqa", "--tasks",
+                              help="Comma-separated tasks (asr, s2tt, sqa, tts, vqa), each read from DATA/<task>.jsonl, "
+                                   "or task=PATH pairs."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder holding the <task>.jsonl benchmark manifests."),
+    out: Path = typer.Option(..., "--out", help="Output folder: predictions/ (resumable cache), results.json, results.md."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Items per generation batch."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N items of each task."),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Reply length limit in tokens."),
+    asr_backend: str = typer.Option("whisper-tiny.en", "--asr-backend", help="ASR that transcribes the model's speech (tts)."),
+) -> None:
+    """Evaluate a model on benchmark manifests and report it beside the paper's figures (SPEC §4)."""
+    from rich.console import Console
+
+    from nexus_o.eval.report import console_table
+    from nexus_o.eval.runner import run_eval
+
+    try:
+        results = run_eval(model, tasks, data, out, batch_size=batch_size, limit=limit,
+                           max_new_tokens=max_new_tokens, asr_backend=asr_backend)
+    except (ValueError, FileNotFoundError) as err:  # EvalError, ManifestError are ValueErrors
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+    Console().print(console_table(results))
+    typer.echo(f"wrote {out / 'results.json'} and {out / 'results.md'}")
 
 
 @codec_app.command("roundtrip")
@@ -184,6 +215,62 @@ def synth_filter(
         typer.echo(f"rejected {reason}: {count}")
 
 
+@synth_app.command("run")
+def synth_run(
+    config: Path = typer.Option(..., "--config", "-c", help="A synthesis config (YAML), e.g. configs/synth/text_to_speech.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. shard_size=32 verify=null."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="local (process pool on all cores) | ray (Ray Data)."),
+) -> None:
+    """Sharded, resumable synthesis (the issue's `nexus-o synth --config FILE`): text -> speech or speech -> text.
+
+    Writes manifest.jsonl, rejects.jsonl, review.jsonl and summary.json under the config's
+    output_dir. A killed run, started again with the same command, skips finished shards.
+    """
+    from nexus_o.config.loader import ConfigError, load_config
+    from nexus_o.synth.config import SynthRunConfig
+    from nexus_o.synth.pipeline import run_synthesis
+    from nexus_o.synth.runner import RunMismatchError
+    from nexus_o.synth.tts import BackendUnavailableError
+
+    try:
+        cfg = load_config(SynthRunConfig, config, [*(overrides or []), *([f"engine={engine}"] if engine else [])])
+        summary = run_synthesis(cfg)
+    except (ConfigError, RunMismatchError, FileNotFoundError, BackendUnavailableError, ImportError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+    typer.echo(summary.format())
+
+
+@synth_app.command("tiny-world")
+def synth_tiny_world(
+    out: Path = typer.Option(..., "--out", help="Folder to build the world in (an unfinished build there is resumed)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the config's, 0)."),
+    size: str = typer.Option("default", "--size", help="small (tests, seconds) | default (the main job's data)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Tiny-world YAML applied over the size preset."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="local | ray."),
+) -> None:
+    """Generate the tiny tri-modal world: images, spoken words and questions, joe's answers, manifests."""
+    from nexus_o.config.loader import ConfigError
+    from nexus_o.synth.config import tiny_world_config
+    from nexus_o.synth.runner import RunMismatchError
+    from nexus_o.synth.tiny_world import build_world
+
+    overrides = [*([f"seed={seed}"] if seed is not None else []), *([f"engine={engine}"] if engine else [])]
+    try:
+        cfg = tiny_world_config(size, config, overrides)
+        report = build_world(out, cfg, size)
+    except (ConfigError, RunMismatchError, FileNotFoundError, ImportError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+    for name, lines in report["manifests"].items():
+        typer.echo(f"{lines:6d}  {out / name}")
+    for backend, voices in report["verification"].items():
+        for voice, r in voices.items():
+            typer.echo(f"ASR round trip {backend} / {voice}: {r['passed']}/{r['checked']} passed")
+    typer.echo(f"{report['clips']['written']} clips, {report['clips']['audio_hours']:.3f} h of audio, "
+               f"{report['seconds']['total']:.1f} s ({report['clips_per_second']} clips/s)")
+
+
 @align_app.command("score")
 def align_score(
     features_a: Path = typer.Argument(..., help="N x D .npy array, one row per sample."),
@@ -205,6 +292,80 @@ def align_score(
         typer.echo(scores_json(scores))
     else:
         Console().print(scores_table(scores, title=f"{features_a.name} vs {features_b.name}, topk={topk}"))
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help="A checkpoint folder, or the preset name 'tiny'."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="ServeSettings YAML (flags override it)."),
+    model_name: Optional[str] = typer.Option(None, help="Model id clients pass (default: the preset/folder name)."),
+    allow_local_media: Optional[Path] = typer.Option(None, help="Folder whose files file:// media URLs may name."),
+    max_body_mb: Optional[float] = typer.Option(None, help="Request body limit in MB (default 25)."),
+    max_audio_seconds: Optional[float] = typer.Option(None, help="Longest audio input (default 120)."),
+    max_image_pixels: Optional[int] = typer.Option(None, help="Largest image, width*height (default 20M)."),
+    max_media_parts: Optional[int] = typer.Option(None, help="Media parts per request (default 8)."),
+    max_queue: Optional[int] = typer.Option(None, help="Requests waiting for the model before 429 (default 16)."),
+    timeout: Optional[float] = typer.Option(None, help="Seconds per request before 504 (default 120)."),
+    max_tokens: Optional[int] = typer.Option(None, help="Cap on reply tokens (default 512)."),
+    max_speech_seconds: Optional[float] = typer.Option(None, help="Cap on spoken replies (default 30)."),
+) -> None:
+    """Serve a model with an OpenAI-compatible API (POST /v1/chat/completions) and the web demo (/demo)."""
+    from nexus_o.config.loader import ConfigError
+    from nexus_o.serve.server import run_server
+    from nexus_o.serve.settings import load_settings
+
+    try:
+        settings = load_settings(
+            config, model_name=model_name or Path(model).name, allow_local_media=allow_local_media,
+            max_body_bytes=int(max_body_mb * 1024 * 1024) if max_body_mb else None,
+            max_audio_seconds=max_audio_seconds, max_image_pixels=max_image_pixels, max_media_parts=max_media_parts,
+            max_queue=max_queue, request_timeout=timeout, max_tokens=max_tokens, max_speech_seconds=max_speech_seconds)
+        run_server(model, settings, host=host, port=port,
+                   banner=f"serving {settings.model_name!r} on http://{host}:{port}/v1 (demo: http://{host}:{port}/demo)")
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+
+
+@app.command()
+def demo(
+    model: str = typer.Option(..., "--model", "-m", help="A checkpoint folder, or the preset name 'tiny'."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(7860, help="Port to listen on."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="ServeSettings YAML."),
+) -> None:
+    """Start the web demo (chat with text, images, microphone or audio files; spoken replies) at /demo."""
+    from nexus_o.config.loader import ConfigError
+    from nexus_o.serve.server import run_server
+    from nexus_o.serve.settings import load_settings
+
+    try:
+        settings = load_settings(config, model_name=Path(model).name)
+        run_server(model, settings, host=host, port=port, banner=f"open http://{host}:{port}/demo in a browser")
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+
+
+@app.command()
+def chat(
+    model: str = typer.Option(..., "--model", "-m", help="A checkpoint folder, or the preset name 'tiny'."),
+    text: Optional[str] = typer.Option(None, "--text", "-t", help="The message (one turn)."),
+    image: Optional[list[Path]] = typer.Option(None, "--image", help="Image file(s) to send."),
+    audio: Optional[list[Path]] = typer.Option(None, "--audio", help="Audio file(s) to send."),
+    video: Optional[list[Path]] = typer.Option(None, "--video", help="Video file(s) to send."),
+    speak: Optional[Path] = typer.Option(None, "--speak", help="Write the spoken reply to this WAV file."),
+) -> None:
+    """Chat in the terminal: one turn with --text/--image/--audio/--video, else an interactive session."""
+    from nexus_o.serve.terminal import run_chat
+
+    try:
+        run_chat(model, text, image or [], audio or [], video or [], speak)
+    except (ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from err
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
-"""The main job on the tiny world: `nexus-o quickstart`.
+"""The main job: `nexus-o quickstart` runs the whole pipeline on the tiny world, on a CPU.
 
-Today it builds the tiny model and answers one mixed image + audio + text prompt; the data,
-codec, three training stages and evaluation join as steps as they land (see the README).
+Steps (each skipped when its output already exists, so a killed run picks up where it was):
+1. data: the tiny world's manifests and media (`nexus_o.synth.tiny_world`);
+2. codec: fit the built-in codec's codebooks on speech of the world;
+3. targets: encode the stage-3 target speech into codec codes;
+4. model: the tiny world's model (Whisper-base encoder, codec-matched speech decoder);
+5-7. train stages 1, 2, 3 with `configs/tiny/*.yaml`;
+8. evaluate through the evaluation runner (ASR WER, VQA accuracy, TTS WER by Whisper tiny.en);
+9. answer a sample prompt (an image and a spoken question) with text and a WAV file.
+`report.json` holds the figures, the wall time and the paths.
 """
 
 from __future__ import annotations
@@ -11,40 +18,145 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-from PIL import Image, ImageDraw
+from rich.console import Console
+
+from nexus_o.models.loading import CODEC_SUBDIR
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "tiny"
+STAGES = ("stage1_align", "stage2_sft", "stage3_speech")
+DEFAULT_MINUTES = 15.0
 
 
-def _sample_prompt(out: Path) -> dict:
-    """A red square on white and a short audio clip, written to `out`; the manifest-shaped sample."""
-    img = Image.new("RGB", (112, 112), "white")
-    ImageDraw.Draw(img).rectangle([28, 28, 84, 84], fill="red")
-    img.save(out / "prompt.png")
-    t = np.arange(16000) / 16000
-    sf.write(out / "prompt.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
-    return {"messages": [{"role": "user", "content": "<image><audio>What shape is in the picture?"}],
-            "images": ["prompt.png"], "audios": ["prompt.wav"]}
+def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: float):
+    """The stage's YAML from configs/tiny, pointed at this run's folders, steps scaled."""
+    from nexus_o.config.loader import load_config
+    from nexus_o.train.config import TrainConfig
+
+    path = CONFIGS / f"{stage}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"stage config {path} is missing; run the quickstart from a nexus-o source checkout")
+    cfg = load_config(TrainConfig, path)
+    phases = []
+    for phase in cfg.phases:
+        train = [str(data / Path(p).name) for p in phase.train]
+        steps = max(1, round(phase.max_steps * scale)) if phase.max_steps > 0 else phase.max_steps
+        phases.append(phase.model_copy(update={"train": train, "max_steps": steps}))
+    model = cfg.model.model_copy(update={"path": str(model_path), "preset": None})
+    return cfg.model_copy(update={"model": model, "phases": phases, "output_dir": str(out / stage),
+                                  "resume": "auto"})
 
 
-def run_quickstart(out_dir: Path, seed: int = 0) -> dict:
-    """Run the pipeline into `out_dir`; returns (and writes) the report."""
-    from rich.console import Console
+def _encode_targets(codec, data: Path, console: Console) -> None:
+    """Stage-3 manifests with codes: each `speech.audio` target becomes `speech.codes` (.npy)."""
+    import soundfile as sf
+    import torch
+    from tqdm import tqdm
 
-    from nexus_o.inference.text import generate_text
-    from nexus_o.models.loading import build_preset
+    for name in ("stage3_tts", "stage3_s2s"):
+        src, dst = data / f"{name}.jsonl", data / f"{name}.codes.jsonl"
+        if dst.is_file():
+            continue
+        rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
+        codes_dir = data / "codes"
+        codes_dir.mkdir(exist_ok=True)
+        for i, row in enumerate(tqdm(rows, desc=f"encoding {name} targets")):
+            wav, rate = sf.read(data / row["speech"]["audio"], dtype="float32")
+            codes = codec.encode(torch.from_numpy(wav)[None, None], sample_rate=rate)[0].numpy()
+            target = codes_dir / f"{name}-{i:05d}.npy"
+            np.save(target, codes.astype(np.int64))
+            row["speech"] = {"codes": str(target.relative_to(data))}
+        tmp = dst.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        tmp.replace(dst)
+    console.print("stage-3 targets encoded")
+
+
+def _answer_sample(model, data: Path, out: Path) -> dict:
+    """Answer the world's sample prompt (an image and a spoken question) with text and a WAV."""
+    import soundfile as sf
+
+    sample = json.loads((data / "sample_prompt.json").read_text())
+    reply = model.chat(sample, modalities=["text", "audio"], base_dir=data)
+    wav_path = out / "answer.wav"
+    sf.write(wav_path, reply.audio, reply.sample_rate)
+    return {"prompt": sample, "answer_text": reply.text, "answer_wav": str(wav_path)}
+
+
+def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, size: str = "default") -> dict:
+    """Run every step into `out`; returns (and writes) the report. `minutes` scales the training steps."""
+    import torch
+
+    from nexus_o.codecs.builtin import fit_builtin_codec
+    from nexus_o.codecs.registry import load_codec
+    from nexus_o.eval.runner import run_eval
+    from nexus_o.models.ct2_whisper import converted_whisper_base
+    from nexus_o.models.loading import load_model
+    from nexus_o.models.tiny_world import tiny_world_model
+    from nexus_o.synth.tiny_world.build import build_tiny_world
+    from nexus_o.train.run import run_training
+    from nexus_o.train.trainer import save_final
 
     console = Console()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_flush_denormal(True)
+    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    console.print("[bold]1/2[/] building the tiny model")
-    model, processor = build_preset("tiny", seed=seed)
-    model.save_pretrained(out_dir / "checkpoint")
-    processor.save_pretrained(out_dir / "checkpoint")
-    console.print("[bold]2/2[/] answering an image + audio + text prompt")
-    sample = _sample_prompt(out_dir)
-    answer = generate_text(model.eval(), processor, sample, max_new_tokens=16, base_dir=out_dir)[0]
-    report = {"answer_text": answer, "checkpoint": str(out_dir / "checkpoint"),
-              "prompt": sample, "minutes": (time.perf_counter() - start) / 60}
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    console.print(f"answer: {answer!r}\nreport: {out_dir / 'report.json'}")
+    timings: dict[str, float] = {}
+
+    def step(name: str):
+        timings[name] = round(time.perf_counter() - start - sum(timings.values()), 1)
+        console.rule(f"[bold]{name}[/] done ({timings[name]:.0f} s)")
+
+    data = out / "data"
+    console.rule("[bold]1/9 data: the tiny world")
+    build_tiny_world(data, seed=seed, size=size)
+    step("data")
+
+    console.rule("[bold]2/9 codec: fitting the built-in codec")
+    codec_dir = out / "codec"
+    if not (codec_dir / "config.json").is_file():
+        paths = sorted((data / "codec_fit").glob("*.wav"))
+        fit_builtin_codec(paths, seed=seed).save_pretrained(codec_dir)
+    codec = load_codec(codec_dir)
+    step("codec")
+
+    console.rule("[bold]3/9 targets: speech codes for stage 3")
+    _encode_targets(codec, data, console)
+    step("targets")
+
+    console.rule("[bold]4/9 model: Whisper-base encoder, tiny LLM, speech decoder")
+    init = out / "init"
+    if not (init / "config.json").is_file():
+        model, processor = tiny_world_model(codec, converted_whisper_base(), seed=seed)
+        save_final(model, processor, init)
+    step("model")
+
+    scale = minutes / DEFAULT_MINUTES
+    model_path = init
+    for i, stage in enumerate(STAGES, start=5):
+        console.rule(f"[bold]{i}/9 train {stage}")
+        cfg = _stage_config(stage, out, model_path, data, scale)
+        model_path = run_training(cfg, console)
+        step(stage)
+
+    console.rule("[bold]8/9 evaluate")
+    model, processor = load_model(model_path)
+    model.eval()
+    results = run_eval((model, processor), ["asr", "vqa", "tts"], data / "test", out / "eval")
+    step("eval")
+
+    console.rule("[bold]9/9 answer a sample prompt")
+    answer = _answer_sample(model, data, out)
+    step("answer")
+
+    report = {
+        "asr_wer": results["asr"]["score"], "vqa_accuracy": results["vqa"]["score"],
+        "tts_wer": results["tts"]["score"], "minutes": round((time.perf_counter() - start) / 60, 2),
+        "checkpoint": str(model_path), "codec": str(model_path / CODEC_SUBDIR),
+        "answer_text": answer["answer_text"], "answer_wav": answer["answer_wav"],
+        "loss_plots": [str(out / s / "loss.png") for s in STAGES],
+        "eval": str(out / "eval" / "results.json"), "seconds_per_step": timings, "seed": seed, "size": size,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    console.print_json(json.dumps({k: report[k] for k in ("asr_wer", "vqa_accuracy", "tts_wer", "minutes")}))
+    console.print(f"report: {out / 'report.json'}")
     return report

@@ -20,7 +20,7 @@ from transformers import Qwen2_5_VLConfig, WhisperConfig
 from transformers.configuration_utils import PreTrainedConfig
 
 # Keys every saved Hugging Face config carries besides its own fields.
-_HF_BOOKKEEPING = {"model_type", "transformers_version", "torch_dtype", "_name_or_path", "_commit_hash",
+_HF_BOOKKEEPING = {"model_type", "transformers_version", "torch_dtype", "_name_or_path", "name_or_path", "_commit_hash",
                    "_attn_implementation_autoset", "use_cache", "tie_word_embeddings", "output_attentions",
                    "pruned_heads", "torchscript", "tie_encoder_decoder", "use_bfloat16", "tf_legacy_loss"}
 

@@ -15,6 +15,24 @@ CODEC_SUBDIR = "codec"  # a checkpoint keeps its codec here, next to config.json
 TINY_IMAGE_PIXELS = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 64}
 
 
+def register_auto_classes() -> None:
+    """Make `AutoConfig` / `AutoModel` / `AutoProcessor` know nexus-o folders (idempotent).
+
+    Called by our loaders rather than at import, so importing nexus_o changes nothing global.
+    """
+    from transformers import AutoConfig, AutoModel, AutoProcessor
+
+    from nexus_o.models.modeling import NexusOForConditionalGeneration
+    from nexus_o.processing.processor import NexusOProcessor
+
+    try:
+        AutoConfig.register("nexus_o", NexusOConfig)
+        AutoModel.register(NexusOConfig, NexusOForConditionalGeneration)
+        AutoProcessor.register(NexusOConfig, NexusOProcessor)
+    except ValueError:  # already registered
+        pass
+
+
 def build_processor(config: NexusOConfig, tokenizer, image_pixels: dict | None = None):
     """A `NexusOProcessor` whose audio/vision settings match `config`."""
     from transformers import Qwen2VLImageProcessorPil, WhisperFeatureExtractor
@@ -64,6 +82,7 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype | None = None):
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no model checkpoint at {path} (config.json missing); pass a folder "
                                 f"written by save_pretrained or a preset name: {sorted(PRESETS)}")
+    register_auto_classes()
     model = NexusOForConditionalGeneration.from_pretrained(path, dtype=dtype)
     processor = NexusOProcessor.from_pretrained(path)
     codec = None

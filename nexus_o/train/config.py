@@ -98,7 +98,7 @@ class TrainConfig(StrictModel):
     on_bad_lines: Literal["skip", "raise"] = "skip"
     max_audio_seconds: float | None = None
     dataloader_workers: int = 0
-    aux_ctc_weight: float = 0.0  # stage 1: CTC on the audio encoder, helps a from-scratch encoder lock on
+    cache_audio_encoder: bool = False  # memoise a frozen audio encoder's outputs (CPU runs, many epochs)
 
     @field_validator("trainable")
     @classmethod

@@ -75,6 +75,8 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
     set_seed(cfg.seed)
     model, processor = load_training_model(cfg.model)
     counts = apply_freeze(model, cfg.trainable_components)
+    if cfg.cache_audio_encoder:
+        model.enable_audio_encoder_cache()
     rank0 = int(os.environ.get("RANK", "0")) == 0
     if rank0:
         console.print(f"[bold]{cfg.stage}[/]: trainable parameters per component\n{format_counts(counts)}")
