@@ -7,3 +7,10 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[all]" "torch==2.13.0"
+# Headless Chromium for the web demo's browser test (Playwright drives Debian's build; nothing
+# is downloaded by Playwright itself). Only where apt-get runs as root; a failure here only
+# makes that one test skip, with its reason.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+    || echo "warning: could not install chromium; tests/serve/test_demo_browser.py will be skipped" >&2
+fi

@@ -1,0 +1,165 @@
+"""The OpenAI-compatible HTTP app: `create_app(model, processor, settings) -> FastAPI`.
+
+Routes: `POST /v1/chat/completions` (whole or streamed replies, text and speech),
+`GET /v1/models`, `GET /v1/models/{id}`, `GET /health`, and the web demo at `/demo`.
+A request goes: body size check (before parsing) -> schema validation -> option and media checks
+with media decoding (thread pool) -> a place in the bounded model queue -> the reply, whole or
+as Server-Sent Events, within `settings.request_timeout`. See `errors.py` for the status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from nexus_o.serve.conversation import TranscriptStore, build_turn
+from nexus_o.serve.engine import ChatEngine
+from nexus_o.serve.errors import ApiError, install_error_handlers
+from nexus_o.serve.queue import ModelWorker, QueueFullError
+from nexus_o.serve.replies import ReplyBuilder, as_api_error
+from nexus_o.serve.schemas import ChatCompletionRequest, ModelCard, ModelList
+from nexus_o.serve.settings import ServeSettings
+
+
+class BodyLimitMiddleware:
+    """Reads request bodies up front: over `max_bytes` -> 413 (from Content-Length when given,
+    else as soon as the count passes it), slower than `read_timeout` s -> 408. Nothing is parsed
+    before the body has passed."""
+
+    def __init__(self, app, max_bytes: int, read_timeout: float):
+        self.app, self.max_bytes, self.read_timeout = app, max_bytes, read_timeout
+
+    def _too_large(self) -> JSONResponse:
+        return ApiError(413, f"the request body exceeds this server's limit of {self.max_bytes} bytes",
+                        code="request_too_large").response()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return await ApiError(400, "invalid Content-Length header", code="invalid_header").response()(
+                    scope, receive, send)
+            if int(length) > self.max_bytes:
+                return await self._too_large()(scope, receive, send)
+        chunks, total = [], 0
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body = message.get("body", b"")
+                    total += len(body)
+                    if total > self.max_bytes:
+                        return await self._too_large()(scope, receive, send)
+                    chunks.append(body)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return await ApiError(408, f"the request body took longer than {self.read_timeout:g} s to arrive",
+                                  code="request_timeout").response()(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def create_app(model, processor, settings: ServeSettings | None = None, *, engine: ChatEngine | None = None,
+               demo: bool = True) -> FastAPI:
+    """The server app for `model` + `processor` (a speech codec attached to the model enables audio).
+
+    engine: a ready `ChatEngine` to use instead of one built from model and processor.
+    demo: also serve the web demo page at /demo.
+    """
+    settings = settings or ServeSettings()
+    engine = engine or ChatEngine(model, processor, max_speech_seconds=settings.max_speech_seconds)
+    transcripts = TranscriptStore(settings.audio_ttl_seconds)
+    worker: ModelWorker | None = None
+    started = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        nonlocal worker
+        worker = ModelWorker(settings.max_queue)
+        try:
+            yield
+        finally:
+            worker.close()
+
+    app = FastAPI(title="nexus-o", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings, app.state.engine = settings, engine
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout=settings.body_read_timeout)
+
+    def card() -> ModelCard:
+        return ModelCard(id=settings.model_name, created=started)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": settings.model_name, "speech": engine.can_speak,
+                "voices": list(engine.voices), "queue": {"waiting": worker.waiting, "busy": worker.busy,
+                                                         "max_waiting": settings.max_queue}}
+
+    @app.get("/v1/models")
+    async def models() -> ModelList:
+        return ModelList(data=[card()])
+
+    @app.get("/v1/models/{model_id}")
+    async def model_info(model_id: str) -> ModelCard:
+        if model_id != settings.model_name:
+            raise ApiError(404, f"the model {model_id!r} does not exist; this server has {settings.model_name!r}",
+                           param="model", code="model_not_found")
+        return card()
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: ChatCompletionRequest):
+        deadline = asyncio.get_running_loop().time() + settings.request_timeout
+        if request.model != settings.model_name:
+            raise ApiError(404, f"the model {request.model!r} does not exist; this server has "
+                                f"{settings.model_name!r}", param="model", code="model_not_found")
+        turn = await run_in_threadpool(build_turn, request, engine, settings, transcripts)
+        try:
+            job = worker.submit(lambda: engine.run(turn))
+        except QueueFullError as err:
+            raise ApiError(429, f"{err}; retry later", type="rate_limit_error", code="queue_full") from None
+        reply = ReplyBuilder(request, settings.model_name, transcripts)
+        pieces = job.items(deadline)
+        try:
+            if not request.stream:
+                return await reply.whole(pieces)
+            first = await anext(pieces)  # errors before the first piece still get their own status
+        except asyncio.CancelledError:  # the client left while waiting: free the model
+            job.cancel()
+            raise
+        except Exception as err:
+            job.cancel()
+            raise as_api_error(err) from None
+
+        async def events():
+            try:
+                async for line in reply.stream(first, pieces):
+                    yield line
+            finally:  # the client may leave mid-stream: free the model at its next piece
+                job.cancel()
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    if demo:
+        from nexus_o.serve.demo import add_demo_routes
+
+        add_demo_routes(app)
+    return app

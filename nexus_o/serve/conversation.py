@@ -1,0 +1,155 @@
+"""An OpenAI chat request -> a `Turn` for the engine: options checked, media decoded within limits.
+
+Everything a client can get wrong is found here, before the request takes a place in the model
+queue, and answered with a 400 naming the field. Media become decoded objects (PIL images,
+(waveform, rate) pairs, `Video`s) in the processor's content-part format, so the processor never
+opens a file or URL on a client's behalf.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+
+from nexus_o.serve.audio_out import STREAM_FORMATS
+from nexus_o.serve.engine import ChatEngine, Turn
+from nexus_o.serve.errors import bad_request
+from nexus_o.serve.media import b64decode, decode_audio, decode_image, decode_video, media_bytes
+from nexus_o.serve.schemas import AudioPart, ChatCompletionRequest, ImagePart, RefusalPart, TextPart, VideoPart
+from nexus_o.serve.settings import ServeSettings
+
+
+class TranscriptStore:
+    """Reply audio ids -> transcripts, so a later turn may refer to an earlier reply by `audio.id`.
+
+    Entries expire after `ttl` seconds (the reply's `expires_at`); at most `max_items` are kept.
+    """
+
+    def __init__(self, ttl: int, max_items: int = 4096):
+        self.ttl, self.max_items = ttl, max_items
+        self._items: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def new_id() -> str:
+        return f"audio_{secrets.token_hex(12)}"
+
+    def put(self, audio_id: str, transcript: str) -> int:
+        """Store the transcript of reply audio `audio_id`; returns its expires_at (unix seconds)."""
+        expires = int(time.time()) + self.ttl
+        with self._lock:
+            self._items[audio_id] = (transcript, expires)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return expires
+
+    def get(self, audio_id: str) -> str | None:
+        with self._lock:
+            item = self._items.get(audio_id)
+            if item is None or item[1] < time.time():
+                self._items.pop(audio_id, None)
+                return None
+            return item[0]
+
+
+def _speech_options(request: ChatCompletionRequest, engine: ChatEngine) -> str | None:
+    """The voice to speak with (None when no speech is asked for); 400 on a bad combination."""
+    if not request.speak:
+        return None
+    if not engine.can_speak:
+        raise bad_request("this model has no speech output (no speech decoder or codec); ask for "
+                          "modalities ['text']", param="modalities", code="audio_output_unavailable")
+    if request.audio is None:
+        raise bad_request("modalities includes 'audio' but the 'audio' parameter {voice, format} is missing",
+                          param="audio", code="missing_audio_parameter")
+    voice = request.audio.voice if isinstance(request.audio.voice, str) else request.audio.voice.id
+    if voice not in engine.voices:
+        raise bad_request(f"unknown voice {voice!r}; this model speaks with: {list(engine.voices)}",
+                          param="audio.voice", code="invalid_voice")
+    if request.stream and request.audio.format not in STREAM_FORMATS:
+        raise bad_request(f"streamed audio is sent as {' or '.join(STREAM_FORMATS)}; got format "
+                          f"{request.audio.format!r}", param="audio.format", code="unsupported_stream_format")
+    return voice
+
+
+def _max_tokens(request: ChatCompletionRequest, settings: ServeSettings) -> int:
+    asked = request.max_completion_tokens or request.max_tokens
+    if asked is not None and asked > settings.max_tokens:
+        name = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
+        raise bad_request(f"{name}={asked} exceeds this server's limit of {settings.max_tokens}", param=name,
+                          code="max_tokens_too_large")
+    return asked or settings.max_tokens
+
+
+def _check_text(text: str, reserved: list[str], param: str) -> str:
+    for token in reserved:
+        if token in text:
+            raise bad_request(f"{param} contains the reserved token {token!r}", param=param, code="reserved_token")
+    return text
+
+
+def _count_media(request: ChatCompletionRequest, settings: ServeSettings) -> None:
+    count = sum(isinstance(part, (ImagePart, AudioPart, VideoPart))
+                for m in request.messages if isinstance(m.content, list) for part in m.content)
+    if count > settings.max_media_parts:
+        raise bad_request(f"the request holds {count} media parts; this server accepts at most "
+                          f"{settings.max_media_parts}", param="messages", code="too_many_media")
+
+
+def _media_part(part, engine: ChatEngine, settings: ServeSettings, param: str) -> dict:
+    if isinstance(part, ImagePart):
+        data = media_bytes(part.image_url.url, "image", settings, f"{param}.image_url.url")
+        return {"type": "image", "image": decode_image(data, settings, f"{param}.image_url.url")}
+    if isinstance(part, AudioPart):
+        data = b64decode(part.input_audio.data, f"{param}.input_audio.data")
+        wav, rate = decode_audio(data, part.input_audio.format, settings, f"{param}.input_audio.data")
+        return {"type": "audio", "audio": (wav, rate)}
+    fps, max_frames = engine.video_sampling
+    data = media_bytes(part.video_url.url, "video", settings, f"{param}.video_url.url")
+    return {"type": "video", "video": decode_video(data, settings, f"{param}.video_url.url", fps, max_frames)}
+
+
+def build_turn(request: ChatCompletionRequest, engine: ChatEngine, settings: ServeSettings,
+               transcripts: TranscriptStore) -> Turn:
+    """Check `request` and decode its media (CPU work: call it off the event loop)."""
+    if request.n not in (None, 1):
+        raise bad_request("only n=1 is supported", param="n", code="unsupported_value")
+    voice = _speech_options(request, engine)
+    max_tokens = _max_tokens(request, settings)
+    _count_media(request, settings)
+    reserved = engine.reserved_tokens()
+    messages = []
+    for i, message in enumerate(request.messages):
+        role = "system" if message.role == "developer" else message.role
+        where = f"messages[{i}].content"
+        if message.content is None:
+            if role != "assistant" or message.audio is None:
+                raise bad_request(f"{where} is required", param=where, code="missing_content")
+            transcript = transcripts.get(message.audio.id)
+            if transcript is None:
+                raise bad_request(f"messages[{i}].audio.id {message.audio.id!r} is unknown or expired; send the "
+                                  f"reply's transcript as content instead", param=f"messages[{i}].audio.id",
+                                  code="audio_not_found")
+            parts = [{"type": "text", "text": transcript}]
+        elif isinstance(message.content, str):
+            parts = [{"type": "text", "text": _check_text(message.content, reserved, where)}]
+        else:
+            parts = []
+            for j, part in enumerate(message.content):
+                param = f"{where}[{j}]"
+                if isinstance(part, TextPart):
+                    parts.append({"type": "text", "text": _check_text(part.text, reserved, f"{param}.text")})
+                elif isinstance(part, RefusalPart):
+                    if role != "assistant":
+                        raise bad_request(f"{param}: refusal parts belong to assistant messages", param=param,
+                                          code="invalid_content_part")
+                    parts.append({"type": "text", "text": _check_text(part.refusal, reserved, f"{param}.refusal")})
+                elif role != "user":
+                    raise bad_request(f"{param}: media parts are accepted in user messages only", param=param,
+                                      code="invalid_content_part")
+                else:
+                    parts.append(_media_part(part, engine, settings, param))
+        messages.append({"role": role, "content": parts})
+    return Turn(conversation={"messages": messages}, speak=voice is not None, voice=voice, max_tokens=max_tokens)
