@@ -47,11 +47,12 @@ class OmniChat:
 
     def __init__(self, model, processor, codec=None, *, max_new_tokens: int = 256,
                  speech_sampling: SamplingConfig = SamplingConfig(greedy=True), max_speech_seconds: float = 30.0,
-                 chunk_frames: int = 16):
+                 seconds_per_char: float = 0.25, chunk_frames: int = 16):
         self.model, self.processor, self.codec = model, processor, codec
         self.max_new_tokens = max_new_tokens
         self.speech_sampling = speech_sampling
         self.max_speech_seconds = max_speech_seconds
+        self.seconds_per_char = seconds_per_char
         self.chunk_frames = chunk_frames
 
     # -- checks -------------------------------------------------------------------------------
@@ -87,8 +88,12 @@ class OmniChat:
             mask = labels != -100
         return out.hidden_states[-1], mask
 
-    def _max_frames(self) -> int:
-        return max(1, int(self.max_speech_seconds * self.codec.frame_rate))
+    def _max_frames(self, text: str) -> int:
+        """Frames a reply may take: 1 s + `seconds_per_char` a character (people speak about
+        0.07 s a character), capped at `max_speech_seconds`, so a decoder that never says
+        "end" cannot run away."""
+        seconds = min(self.max_speech_seconds, 1.0 + self.seconds_per_char * len(text))
+        return max(1, int(seconds * self.codec.frame_rate))
 
     # -- public API -----------------------------------------------------------------------------
     def chat(self, messages: list[dict] | dict, modalities: Sequence[str] = ("text",), voice: str | None = None,
@@ -108,7 +113,7 @@ class OmniChat:
         if not speak:
             return ChatReply(text=text)
         hidden, mask = self.reply_states(conversation, text, base_dir)
-        generated = self.model.speech_decoder.generate(hidden, mask, max_frames=self._max_frames(),
+        generated = self.model.speech_decoder.generate(hidden, mask, max_frames=self._max_frames(text),
                                                        sampling=self.speech_sampling)
         codes = generated.codes[:, :, : int(generated.lengths[0])]
         wav = self.codec.decode(codes)[0, 0].float().cpu().numpy()
@@ -144,7 +149,8 @@ class OmniChat:
             return
         from nexus_o.inference.speech_stream import stream_audio
 
-        hidden, mask = self.reply_states(conversation, "".join(pieces).strip(), base_dir)
+        text = "".join(pieces).strip()
+        hidden, mask = self.reply_states(conversation, text, base_dir)
         for wav in stream_audio(self.model.speech_decoder, self.codec, hidden, mask, chunk_frames=self.chunk_frames,
-                                max_frames=self._max_frames(), sampling=self.speech_sampling):
+                                max_frames=self._max_frames(text), sampling=self.speech_sampling):
             yield ChatChunk(audio=wav[0, 0].float().cpu().numpy(), sample_rate=self.codec.sample_rate)
