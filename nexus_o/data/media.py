@@ -25,8 +25,7 @@ MediaCheck = Literal["none", "exists", "decode"]
 """How hard to look at media: not at all; files exist and audio headers read; everything decodes."""
 
 
-class MediaError(ValueError):
-    """A media file that is missing, empty or does not decode."""
+from nexus_o.processing.media import MediaError, decode_audio, resample  # noqa: E402  (one error type, one decoder)
 
 
 @dataclass(frozen=True)
@@ -80,9 +79,9 @@ def probe_audio(ref: str) -> AudioInfo:
     except (sf.LibsndfileError, RuntimeError, TypeError):
         pass  # not a libsndfile format: ask FFmpeg
     try:
-        wav, rate = _decode_with_av(ref)
+        wav, rate = decode_audio(open_source(ref), _short(ref))
     except MediaError as err:
-        raise MediaError(f"audio does not decode: {_short(ref)} ({err})") from None
+        raise MediaError(str(err).replace("cannot decode audio", "audio does not decode:", 1)) from None
     return AudioInfo(rate, wav.shape[1], wav.shape[0])
 
 
@@ -92,48 +91,17 @@ def load_audio(ref: str, sampling_rate: int | None = None, mono: bool = True) ->
     Returns ``(wav, rate)``: ``wav`` is ``[T]`` when ``mono`` (channels averaged) else ``[C, T]``;
     ``rate`` is ``sampling_rate`` when given (soxr resampling), else the file's own rate.
     """
-    import soundfile as sf
-    import soxr
-
     _require_file(ref)
     try:
-        data, rate = sf.read(open_source(ref), dtype="float32", always_2d=True)
-        wav = data.T  # [C, T]
-    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_err:
-        try:
-            wav, rate = _decode_with_av(ref)
-        except MediaError as av_err:
-            sf_reason = getattr(sf_err, "error_string", None) or str(sf_err)
-            raise MediaError(f"audio does not decode: {_short(ref)} (soundfile: {sf_reason}; PyAV: {av_err})") from None
+        wav, rate = decode_audio(open_source(ref), _short(ref))
+    except MediaError as err:
+        raise MediaError(str(err).replace("cannot decode audio", "audio does not decode:", 1)) from None
     if mono:
         wav = wav.mean(axis=0)
-    if sampling_rate is not None and sampling_rate != rate and wav.shape[-1] > 0:
-        # soxr works on [T] or [T, C]; keep our [C, T] layout on either side.
-        wav = soxr.resample(wav if mono else wav.T, rate, sampling_rate, quality="HQ")
-        wav = np.ascontiguousarray(wav if mono else wav.T, dtype=np.float32)
+    if sampling_rate is not None and sampling_rate != rate:
+        wav = resample(wav, rate, sampling_rate) if mono else resample(wav.T, rate, sampling_rate).T
         rate = sampling_rate
-    return wav, int(rate)
-
-
-def _decode_with_av(ref: str) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream with PyAV to float32 ``[C, T]``."""
-    import av
-
-    try:
-        with av.open(open_source(ref)) as container:
-            if not container.streams.audio:
-                raise MediaError(f"no audio stream in {_short(ref)}")
-            stream = container.streams.audio[0]
-            # Planar float keeps channels apart and needs no scaling.
-            resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=stream.rate)
-            chunks = [f.to_ndarray() for frame in container.decode(stream) for f in resampler.resample(frame)]
-            chunks += [f.to_ndarray() for f in resampler.resample(None)]
-            rate = stream.rate
-    except av.FFmpegError as err:
-        raise MediaError(err.strerror or str(err)) from None
-    if not chunks:
-        return np.zeros((1, 0), dtype=np.float32), int(rate)
-    return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), int(rate)
+    return np.ascontiguousarray(wav, dtype=np.float32), int(rate)
 
 
 def check_audio(ref: str) -> AudioInfo:

@@ -50,39 +50,58 @@ def _read_bytes(src: Any, base_dir: Path | None) -> tuple[bytes | None, Path | N
 
 
 def resample(wav: np.ndarray, rate: int, target: int = TARGET_SAMPLE_RATE) -> np.ndarray:
-    """Resample mono float32 audio with soxr (high quality); identity when rates agree."""
-    if rate == target:
+    """Resample float32 audio ``[T]`` or ``[T, channels]`` with soxr (high quality); identity when rates agree."""
+    if rate == target or wav.shape[0] == 0:
         return wav
     import soxr
 
-    return soxr.resample(wav, rate, target).astype(np.float32)
+    return np.ascontiguousarray(soxr.resample(wav, rate, target, quality="HQ"), dtype=np.float32)
 
 
-def _decode_audio_file(data: bytes | None, path: Path | None, name: str) -> tuple[np.ndarray, int]:
+def decode_audio(source: str | Path | io.BytesIO, name: str | None = None) -> tuple[np.ndarray, int]:
+    """Decode one audio file (a path or an in-memory file) to float32 ``[channels, T]`` and its rate.
+
+    soundfile (libsndfile: wav, flac, ogg, mp3) first, then PyAV (FFmpeg: m4a, aac, opus, ...).
+    The one audio decoder of the package: manifests, codec tools and the processor all use it.
+    """
     import soundfile as sf
 
+    name = name or str(source)
     try:
-        wav, rate = sf.read(io.BytesIO(data) if data is not None else path, dtype="float32", always_2d=True)
-        return wav.mean(axis=1), rate
-    except Exception:  # noqa: BLE001 - soundfile lacks mp3/aac etc.; PyAV decodes those
-        pass
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        data, rate = sf.read(source if isinstance(source, io.BytesIO) else str(source), dtype="float32",
+                             always_2d=True)
+        return data.T, int(rate)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_err:
+        sf_reason = getattr(sf_err, "error_string", None) or str(sf_err)
+    try:
+        return _decode_with_av(source)
+    except MediaError as av_err:
+        raise MediaError(f"cannot decode audio {name} (soundfile: {sf_reason}; PyAV: {av_err})") from None
+
+
+def _decode_with_av(source: str | Path | io.BytesIO) -> tuple[np.ndarray, int]:
+    """The first audio stream through PyAV as planar float32 ``[channels, T]``."""
     import av
 
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     try:
-        with av.open(io.BytesIO(data) if data is not None else str(path)) as container:
+        with av.open(source if isinstance(source, io.BytesIO) else str(source)) as container:
+            if not container.streams.audio:
+                raise MediaError("no audio stream")
             stream = container.streams.audio[0]
+            # Planar float keeps channels apart and needs no integer scaling.
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=stream.rate)
+            chunks = [f.to_ndarray() for frame in container.decode(stream) for f in resampler.resample(frame)]
+            chunks += [f.to_ndarray() for f in resampler.resample(None)]
             rate = stream.rate
-            frames = [f.to_ndarray().astype(np.float32) for f in container.decode(stream)]
-    except Exception as err:  # noqa: BLE001
-        raise MediaError(f"cannot decode audio {name}: {err}") from err
-    if not frames:
-        raise MediaError(f"audio {name} holds no samples")
-    # PyAV gives [channels, n] (planar) or [1, n * channels] (packed); average channels.
-    channels = stream.channels or 1
-    wav = np.concatenate([f.reshape(channels, -1) if f.shape[0] == 1 else f for f in frames], axis=1)
-    if np.issubdtype(frames[0].dtype, np.integer):
-        wav = wav / np.iinfo(frames[0].dtype).max
-    return wav.mean(axis=0).astype(np.float32), rate
+    except av.FFmpegError as err:
+        raise MediaError(err.strerror or str(err)) from None
+    if not chunks:
+        return np.zeros((1, 0), dtype=np.float32), int(rate)
+    return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), int(rate)
 
 
 def load_audio(src: Any, base_dir: Path | None = None, sampling_rate: int | None = None,
@@ -100,7 +119,9 @@ def load_audio(src: Any, base_dir: Path | None = None, sampling_rate: int | None
         data, path = _read_bytes(src, base_dir)
         if data is None and path is None:
             raise MediaError(f"unsupported audio source of type {name}")
-        wav, rate = _decode_audio_file(data, path, name if path is None else str(path))
+        channels, rate = decode_audio(io.BytesIO(data) if data is not None else path,
+                                      name if path is None else str(path))
+        wav = channels.mean(axis=0)
     if wav.ndim == 2:  # [channels, n] or [n, channels]: average the short axis
         wav = wav.mean(axis=0 if wav.shape[0] < wav.shape[1] else 1)
     if wav.ndim != 1:
