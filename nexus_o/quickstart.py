@@ -124,7 +124,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     codec_dir = out / "codec"
     if not (codec_dir / "config.json").is_file():
         paths = sorted((data / "codec_fit").glob("*.wav"))
-        fit_builtin_codec(paths, seed=seed).save_pretrained(codec_dir)
+        fit_builtin_codec(paths, seed=seed, max_frames=40_000, iters=8).save_pretrained(codec_dir)
     codec = load_codec(codec_dir)
     step("codec")
 

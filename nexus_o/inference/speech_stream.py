@@ -55,15 +55,21 @@ def stream_audio(decoder: SpeechDecoder, codec, llm_hidden: torch.Tensor, llm_ma
                  generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
     """Yield waveform chunks [1, 1, samples] of one reply (llm_hidden [1, N, llm_hidden_size]).
 
-    `codec` follows `nexus_o.codecs.base`: `num_codebooks`, `codebook_size` and
-    `decode_incremental(codes_chunk [1, K, n], state) -> (wav_chunk [1, 1, samples], state)`.
+    `codec` is a `nexus_o.codecs.base.SpeechCodec`: each code chunk goes through
+    `decode_incremental(chunk, state)`, which holds back the frames still waiting for their
+    right context; a final `last=True` call flushes them. Empty chunks are not yielded.
     """
     decoder.check_codec(codec)
     if llm_hidden.dim() != 3 or llm_hidden.shape[0] != 1:
         raise ValueError(f"stream_audio streams one reply: llm_hidden must be [1, tokens, width], "
                          f"got {tuple(llm_hidden.shape)}")
-    state = None
+    state, codes = None, None
     for codes in stream_codes(decoder, llm_hidden, llm_mask, chunk_frames=chunk_frames, max_frames=max_frames,
                               min_frames=min_frames, sampling=sampling, use_cache=use_cache, generator=generator):
         wav, state = codec.decode_incremental(codes, state)
-        yield wav
+        if wav.shape[-1]:
+            yield wav
+    if state is not None:
+        wav, state = codec.decode_incremental(codes[..., :0], state, last=True)
+        if wav.shape[-1]:
+            yield wav

@@ -43,15 +43,19 @@ def one_thread():
 
 
 class FakeCodec:
-    """Each frame becomes 3 samples holding the frame's code sum; incremental = chunkwise."""
+    """Each frame becomes 3 samples holding the frame's code sum. Like `SpeechCodec`, the
+    incremental decode holds back the newest frame (right context 1) until `last=True`."""
 
-    sample_rate, frame_rate, num_codebooks, codebook_size = 30, 10.0, K, ENTRIES
+    name, sample_rate, samples_per_frame, num_codebooks, codebook_size = "fake", 30, 3, K, ENTRIES
 
     def decode(self, codes):
+        assert 0 <= int(codes.min()) and int(codes.max()) < self.codebook_size
         return codes.sum(dim=1, keepdim=True).float().repeat_interleave(3, dim=2)
 
-    def decode_incremental(self, codes_chunk, state=None):
-        return self.decode(codes_chunk), (state or 0) + codes_chunk.shape[2]
+    def decode_incremental(self, codes_chunk, state=None, *, last=False):
+        pending = codes_chunk if state is None else torch.cat([state, codes_chunk], dim=2)
+        ready = pending.shape[2] if last else max(pending.shape[2] - 1, 0)
+        return self.decode(pending[..., :ready]), pending[..., ready:]
 
 
 @pytest.mark.parametrize("alignment", ["prefix", "stepwise"])
@@ -151,15 +155,15 @@ def test_stream_audio_matches_decoding_the_whole_reply():
     whole = decoder.generate(hidden[:1], mask[:1], max_frames=12, sampling=GREEDY)
     chunks = list(stream_audio(decoder, codec, hidden[:1], mask[:1], chunk_frames=4, max_frames=12,
                                sampling=GREEDY))
-    assert len(chunks) == -(-int(whole.lengths[0]) // 4)
+    assert chunks[0].shape[2] == 3 * 3  # 4 frames arrived, 1 held back for its right context
     assert torch.equal(torch.cat(chunks, dim=2), codec.decode(whole.codes))
     with pytest.raises(ValueError, match="one reply"):
         next(stream_audio(decoder, codec, hidden, mask))
     codec.codebook_size = 16
-    with pytest.raises(ValueError, match="codebook_size=16 .* codec_entries=20"):
+    with pytest.raises(ValueError, match="codec_entries=20 .* codebook_size=16"):
         next(stream_audio(decoder, codec, hidden[:1]))
     codec.num_codebooks = 8
-    with pytest.raises(ValueError, match="num_codebooks=8 .* num_codebooks=4"):
+    with pytest.raises(ValueError, match="4 codebooks but codec 'fake' has 8"):
         decoder.check_codec(codec)
 
 
