@@ -148,12 +148,12 @@ class TinyWorldConfig(StrictModel):
     shapes: list[str] = ["circle", "square", "triangle", "star"]
     digits: list[int] = list(range(10))
     image_size: int = Field(112, ge=56)
-    train_images_per_item: int = Field(3, gt=0)  # per (colour, shape) and (colour, digit) pair
+    train_images_per_item: int = Field(10, gt=0)  # per (colour, shape) and (colour, digit) pair
     val_images: int = Field(24, ge=0)
     test_images: int = Field(60, ge=0)
     train_speakers: int = Field(40, gt=0)
     test_speakers: int = Field(8, gt=0)
-    asr_train: int = Field(800, ge=0)
+    asr_train: int = Field(600, ge=0)
     asr_val: int = Field(48, ge=0)
     asr_test: int = Field(96, ge=0)
     stage2_asr: int = Field(200, ge=0)  # ASR samples mixed into stage 2 (taken from asr_train)
