@@ -126,7 +126,9 @@ def text_predictor(model, processor, max_new_tokens: int) -> PredictFn:
 
 
 class SpeechPredictor:
-    """tts: the model's spoken reply, saved as OUT/audio/tts/line<N>.wav and transcribed by the ASR backend.
+    """tts: the model speaks the reference text (text in, speech out, as the Seed-TTS protocol gives a
+    TTS system its text): its reply to the prompt is set to the reference and its speech decoder
+    renders it; the audio is saved as OUT/audio/tts/line<N>.wav and transcribed by the ASR backend.
 
     Returns {"prediction": transcript, "reply_text", "audio", "audio_seconds"} per item. The ASR
     backend is built on first use (a finished task never loads it) and checked against every
@@ -164,7 +166,7 @@ class SpeechPredictor:
             self._asr = self._load_asr()
         outputs = []
         for item in items:
-            reply = self.chat.chat(item.prompt, modalities=("text", "audio"))
+            reply = self.chat.speak(item.prompt, item.reference)
             rel = Path("audio") / "tts" / f"line{item.line}.wav"
             (self.out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             sf.write(self.out_dir / rel, reply.audio, reply.sample_rate)

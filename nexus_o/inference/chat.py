@@ -76,7 +76,7 @@ class OmniChat:
     # -- pieces -------------------------------------------------------------------------------
     @torch.inference_mode()
     def reply_states(self, conversation: dict, reply: str, base_dir=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Last LLM hidden states of the reply tokens: (hidden [1, L, H], mask [1, L] bool)."""
+        """The speech decoder's condition for the reply tokens: (states [1, L, H], mask [1, L] bool)."""
         conv = dict(conversation, messages=list(conversation["messages"]) + [{"role": "assistant", "content": reply}])
         batch = self.processor.apply_chat_template(conv, add_generation_prompt=False, return_labels=True,
                                                    base_dir=base_dir).to(self.model.device)
@@ -86,7 +86,7 @@ class OmniChat:
         mask = (labels != -100) & (labels != end_id)
         if not bool(mask.any()):  # an empty reply still has to start the decoder somewhere
             mask = labels != -100
-        return out.hidden_states[-1], mask
+        return self.model.speech_condition(out.hidden_states[-1], batch["input_ids"]), mask
 
     def _max_frames(self, text: str) -> int:
         """Frames a reply may take: 1 s + `seconds_per_char` a character (people speak about
@@ -112,7 +112,12 @@ class OmniChat:
         text = generate_text(self.model, self.processor, conversation, self.max_new_tokens, base_dir=base_dir)[0]
         if not speak:
             return ChatReply(text=text)
-        hidden, mask = self.reply_states(conversation, text, base_dir)
+        return self.speak(conversation, text, base_dir)
+
+    def speak(self, messages: list[dict] | dict, text: str, base_dir: str | Path | None = None) -> ChatReply:
+        """Speech for a given reply `text` to `messages` (text-to-speech: the reply is not generated)."""
+        self._check(("text", "audio"), None)
+        hidden, mask = self.reply_states(self._conversation(messages), text, base_dir)
         generated = self.model.speech_decoder.generate(hidden, mask, max_frames=self._max_frames(text),
                                                        sampling=self.speech_sampling)
         codes = generated.codes[:, :, : int(generated.lengths[0])]

@@ -215,7 +215,8 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         result = NexusOOutput(loss=out.loss, logits=out.logits, lm_loss=out.loss, cache=out.cache,
                               hidden_states=out.hidden_states)
         if want_speech:
-            speech = self.speech_decoder(out.hidden_states[-1], speech_text_mask, speech_codes, speech_code_lengths)
+            condition = self.speech_condition(out.hidden_states[-1], input_ids)
+            speech = self.speech_decoder(condition, speech_text_mask, speech_codes, speech_code_lengths)
             result.speech_loss, result.speech_per_codebook_loss = speech.loss, speech.per_codebook_loss
             result.loss = speech.loss if result.loss is None else result.loss + speech.loss
         if touch_all_encoders and result.loss is not None:
@@ -223,6 +224,12 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                                                                  kwargs.get("pixel_values") is not None
                                                                  or kwargs.get("pixel_values_videos") is not None)
         return result
+
+    def speech_condition(self, last_hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """What conditions the speech decoder: last hidden states [B, L, H] (+ token embeddings)."""
+        if self.config.speech_decoder_config.add_token_embeddings:
+            return last_hidden + self.get_input_embeddings()(input_ids).to(last_hidden.dtype)
+        return last_hidden
 
     def _idle_encoders_term(self, had_audio: bool, had_vision: bool) -> torch.Tensor:
         """0 x (outputs of the encoders this batch did not use): same graph on every rank."""

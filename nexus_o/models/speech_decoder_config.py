@@ -34,6 +34,10 @@ class SpeechDecoderConfig(_StrictConfig):
     num_codebooks / codebook_size: K code tables and K output heads of `codebook_size` logits.
     codec_entries: real codec entries per codebook (FireFly FSQ: 1000); see the module doc.
     llm_hidden_size: width of the LLM hidden states that condition the decoder.
+    add_token_embeddings: condition on the reply tokens' last hidden states plus their input
+        embeddings (as Qwen2.5-Omni's talker reads both). A last hidden state is shaped to
+        predict the next token, so in a small LLM it can carry little of the token it sits on;
+        the embedding keeps what is to be said. False: the hidden states alone.
     max_steps: default cap on the delayed steps of one generation (frames + K - 1).
     alignment: how LLM states meet audio steps. "prefix": the reply's LLM states are a causal
         prefix of the decoder sequence and every step adds the last one; "stepwise": no prefix,
@@ -59,6 +63,7 @@ class SpeechDecoderConfig(_StrictConfig):
     dropout: float = 0.0
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-6
+    add_token_embeddings: bool = True
     start_id: int | None = None
     pad_id: int | None = None
     end_id: int | None = None

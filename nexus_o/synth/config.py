@@ -156,7 +156,7 @@ class TinyWorldConfig(StrictModel):
     asr_train: int = Field(600, ge=0)
     asr_val: int = Field(48, ge=0)
     asr_test: int = Field(96, ge=0)
-    stage2_asr: int = Field(200, ge=0)  # ASR samples mixed into stage 2 (taken from asr_train)
+    stage2_asr: int = Field(600, ge=0)  # ASR samples mixed into stage 2 (taken from asr_train)
     tts_phrases: int = Field(30, ge=0)  # 2-word phrases spoken by the target voice for training
     tts_val_phrases: int = Field(6, ge=0)
     tts_test_phrases: int = Field(12, ge=0)

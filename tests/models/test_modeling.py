@@ -119,3 +119,16 @@ def test_seeded_tiny_preset_is_reproducible():
     a, _ = build_preset("tiny", seed=3)
     b, _ = build_preset("tiny", seed=3)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_speech_condition_adds_token_embeddings_when_configured():
+    from tests.train.conftest import TINY_DECODER
+
+    model, _ = build_preset("tiny", seed=0)
+    ids = torch.tensor([[11, 12, 13]])
+    hidden = torch.randn(1, 3, model.config.vl_config.text_config.hidden_size)
+    model.add_speech_decoder(dict(TINY_DECODER, add_token_embeddings=True))
+    expected = hidden + model.get_input_embeddings()(ids)
+    assert torch.allclose(model.speech_condition(hidden, ids), expected)
+    model.add_speech_decoder(dict(TINY_DECODER, add_token_embeddings=False))
+    assert torch.equal(model.speech_condition(hidden, ids), hidden)
