@@ -98,11 +98,16 @@ def decode_image(data: bytes, settings: ServeSettings, param: str):
     """Bytes -> RGB PIL image; the pixel count is checked from the header first."""
     from PIL import Image, UnidentifiedImageError
 
+    import warnings
+
     limit = settings.max_image_pixels
-    Image.MAX_IMAGE_PIXELS = limit  # Pillow's own bomb check, at this server's limit
     too_big = f"{param}: image is larger than the {limit} pixels this server accepts"
     try:
-        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+        # Our own limit is checked below from the header; Pillow's process-wide one is left as it
+        # is (changing it would leak into everything else in the process), its warning silenced.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except Image.DecompressionBombError:
         raise bad_request(too_big, param=param, code="image_too_large") from None
     except (UnidentifiedImageError, OSError, ValueError):
