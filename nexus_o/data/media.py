@@ -25,7 +25,8 @@ MediaCheck = Literal["none", "exists", "decode"]
 """How hard to look at media: not at all; files exist and audio headers read; everything decodes."""
 
 
-from nexus_o.processing.media import MediaError, decode_audio, resample  # noqa: E402  (one error type, one decoder)
+from nexus_o.processing.media import (  # noqa: E402  (one error type, one decoder each)
+    MediaError, decode_audio, resample, sample_video_frames)
 
 
 @dataclass(frozen=True)
@@ -175,35 +176,8 @@ def load_video(ref: str, fps: float = 2.0, max_frames: int | None = None) -> tup
     Returns ``(frames, times)``: ``frames`` uint8 ``[N, H, W, 3]`` RGB, ``times`` float ``[N]``
     seconds. Long videos are sampled more sparsely, never cut: all of the video stays covered.
     """
-    import av
-
     _require_file(ref)
-    frames, times = [], []
-    try:
-        with av.open(open_source(ref)) as container:
-            if not container.streams.video:
-                raise MediaError(f"no video stream in {_short(ref)}")
-            stream = container.streams.video[0]
-            step = 1.0 / fps
-            duration = (float(stream.duration * stream.time_base) if stream.duration
-                        else container.duration / 1e6 if container.duration else None)
-            if duration and max_frames:
-                step = max(step, duration / max_frames)
-            next_time = 0.0
-            for index, frame in enumerate(container.decode(stream)):
-                t = frame.time if frame.time is not None else index / float(stream.average_rate or fps)
-                if t + 1e-6 >= next_time:
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                    times.append(t)
-                    next_time = (np.floor(t / step + 1e-6) + 1) * step
-    except av.FFmpegError as err:
-        raise MediaError(f"video does not decode: {_short(ref)} ({err.strerror or err})") from None
-    if not frames:
-        raise MediaError(f"video has no decodable frame: {_short(ref)}")
-    if max_frames and len(frames) > max_frames:  # duration was unknown up front: thin out evenly
-        keep = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
-        frames, times = [frames[i] for i in keep], [times[i] for i in keep]
-    return np.stack(frames), np.asarray(times, dtype=np.float64)
+    return sample_video_frames(open_source(ref), fps, max_frames, _short(ref))
 
 
 # ----------------------------------------------------------------------------- speech codes

@@ -167,25 +167,48 @@ def load_video(src: Any, base_dir: Path | None = None, fps: float = 2.0, max_fra
         if src.ndim != 4 or src.shape[-1] != 3:
             raise MediaError(f"video array must be [T, H, W, 3], got shape {src.shape}")
         return Video(src.astype(np.uint8), fps)
-    import av
-
     data, path = _read_bytes(src, base_dir)
     if data is None and path is None:
         raise MediaError(f"unsupported video source of type {_describe(src)}")
     name = str(path) if path is not None else _describe(src)
+    frames, times = sample_video_frames(io.BytesIO(data) if data is not None else path, fps, max_frames, name)
+    span = float(times[-1] - times[0])
+    return Video(frames, (len(times) - 1) / span if len(times) > 1 and span > 0 else fps)
+
+
+def sample_video_frames(source: str | Path | io.BytesIO, fps: float, max_frames: int | None,
+                        name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames sampled at ``fps`` while decoding (fewer when ``max_frames`` would be passed).
+
+    Returns ``(frames uint8 [N, H, W, 3] RGB, times float [N] seconds)``. Long videos are sampled
+    more sparsely, never cut: all of the video stays covered. Only kept frames are held.
+    """
+    import av
+
+    name = name or str(source)
+    frames, times = [], []
     try:
-        with av.open(io.BytesIO(data) if data is not None else str(path)) as container:
+        with av.open(source if isinstance(source, io.BytesIO) else str(source)) as container:
+            if not container.streams.video:
+                raise MediaError(f"no video stream in {name}")
             stream = container.streams.video[0]
-            frames, times = [], []
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                times.append(float(frame.time or 0.0))
-    except Exception as err:  # noqa: BLE001
-        raise MediaError(f"cannot decode video {name}: {err}") from err
+            step = 1.0 / fps
+            duration = (float(stream.duration * stream.time_base) if stream.duration
+                        else container.duration / 1e6 if container.duration else None)
+            if duration and max_frames:
+                step = max(step, duration / max_frames)
+            next_time = 0.0
+            for index, frame in enumerate(container.decode(stream)):
+                t = frame.time if frame.time is not None else index / float(stream.average_rate or fps)
+                if t + 1e-6 >= next_time:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    times.append(t)
+                    next_time = (np.floor(t / step + 1e-6) + 1) * step
+    except av.FFmpegError as err:
+        raise MediaError(f"video does not decode: {name} ({err.strerror or err})") from None
     if not frames:
-        raise MediaError(f"video {name} holds no frames")
-    duration = max(times[-1] - times[0], 1e-6)
-    want = int(min(max_frames, max(2, round(duration * fps) + 1)))
-    idx = np.linspace(0, len(frames) - 1, num=min(want, len(frames))).round().astype(int)
-    sampled_fps = (len(idx) - 1) / duration if len(idx) > 1 else fps
-    return Video(np.stack([frames[i] for i in idx]), sampled_fps)
+        raise MediaError(f"video has no decodable frame: {name}")
+    if max_frames and len(frames) > max_frames:  # duration was unknown up front: thin out evenly
+        keep = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
+        frames, times = [frames[i] for i in keep], [times[i] for i in keep]
+    return np.stack(frames), np.asarray(times, dtype=np.float64)
