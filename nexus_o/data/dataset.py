@@ -49,6 +49,8 @@ FEATURES = datasets.Features({
     "speech_audio": _STR,
     "speech_codes_file": _STR,
     "speech_codes": datasets.List(datasets.List(datasets.Value("int64"))),  # inline [K, T]; [] when absent
+    "speech_words": datasets.List({"word": _STR, "start": datasets.Value("float64"),
+                                   "end": datasets.Value("float64")}),  # word timings; [] when absent
     "reference_audio": _STR,
     "audio_seconds": datasets.Value("float64"),  # summed input audio; None when media were not probed
     "speech_seconds": datasets.Value("float64"),
@@ -73,6 +75,7 @@ def sample_to_row(sample: Sample, source: str, line: int, seconds: tuple[float, 
         "speech_audio": speech.audio if speech is not None else None,
         "speech_codes_file": codes if isinstance(codes, str) else None,
         "speech_codes": codes if isinstance(codes, list) else [],
+        "speech_words": [w.model_dump() for w in speech.words] if speech is not None and speech.words else [],
         "reference_audio": sample.reference_audio,
         "audio_seconds": seconds[0] if seconds else None,
         "speech_seconds": seconds[1] if seconds else None,
@@ -82,7 +85,8 @@ def sample_to_row(sample: Sample, source: str, line: int, seconds: tuple[float, 
 
 def _reject_row(source: str, line: int, reason: str) -> dict[str, Any]:
     row = {key: None for key in FEATURES}
-    row.update(source=source, line=line, error=reason, messages=[], images=[], videos=[], audios=[], speech_codes=[])
+    row.update(source=source, line=line, error=reason, messages=[], images=[], videos=[], audios=[], speech_codes=[],
+               speech_words=[])
     return row
 
 

@@ -10,7 +10,10 @@ A line has the shape ms-swift and LLaMA-Factory users already write::
   ``<video>`` / ``<audio>`` tags appear across all messages; the counts must match.
 - ``speech`` (stage 3) is the spoken form of the last assistant message: either
   ``{"audio": "target.wav"}`` or ``{"codes": "codes.npy"}`` / ``{"codes": [[...], ...]}``,
-  codes shaped ``[K codebooks, T frames]``. ``reference_audio`` is an optional voice prompt.
+  codes shaped ``[K codebooks, T frames]``, optionally with ``"words": [{"word": "red", "start":
+  0.05, "end": 0.41}, ...]``: when each word of the reply is spoken, in seconds from the start of
+  the target (the shape of Whisper's word timestamps; the "pointer" speech-decoder alignment
+  reads them). ``reference_audio`` is an optional voice prompt.
 - ``task`` and ``id`` are optional labels.
 
 OpenAI-style content parts are accepted too; they are normalised into a tagged string and
@@ -111,16 +114,36 @@ class Message(_Strict):
     content: str | list[ContentPart]
 
 
+class WordTiming(_Strict):
+    """When one word of the spoken reply is said: seconds from the start of the target."""
+
+    word: str = Field(min_length=1)
+    start: float = Field(ge=0)
+    end: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "WordTiming":
+        if self.end <= self.start:
+            raise ValueError(f"word {self.word!r}: end {self.end} is not after start {self.start}")
+        return self
+
+
 class SpeechTarget(_Strict):
-    """Speech output for stage 3: a waveform file, or codec codes ``[K, T]`` (file or inline)."""
+    """Speech output for stage 3: a waveform file, or codec codes ``[K, T]`` (file or inline),
+    and optionally the words' timings in it (in reply order, not overlapping)."""
 
     audio: str | None = None
     codes: str | list[list[StrictInt]] | None = None
+    words: list[WordTiming] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "SpeechTarget":
         if (self.audio is None) == (self.codes is None):
             raise ValueError("speech needs exactly one of 'audio' (a file) or 'codes' (a .npy file or [K][T] ints)")
+        for i, (before, after) in enumerate(zip(self.words or [], (self.words or [])[1:]), start=1):
+            if after.start < before.end:
+                raise ValueError(f"speech.words[{i}] ({after.word!r}) starts at {after.start}, before "
+                                 f"speech.words[{i - 1}] ({before.word!r}) ends at {before.end}")
         if isinstance(self.codes, list):
             check_code_rows(self.codes)
         elif isinstance(self.codes, str) and not self.codes.endswith(".npy"):

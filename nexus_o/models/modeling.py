@@ -28,7 +28,8 @@ from nexus_o.models.configuration import NexusOConfig
 class NexusOOutput(ModelOutput):
     """loss = lm_loss (when labels are given) + speech_loss (when speech codes are given).
 
-    logits [B, L, vocab]; hidden_states as Qwen2.5-VL returns them; speech_per_codebook_loss [K].
+    logits [B, L, vocab]; hidden_states as Qwen2.5-VL returns them; speech_per_codebook_loss [K];
+    speech_advance_loss: the "pointer" alignment's advance-head loss (inside speech_loss).
     """
 
     loss: torch.Tensor | None = None
@@ -36,8 +37,14 @@ class NexusOOutput(ModelOutput):
     lm_loss: torch.Tensor | None = None
     speech_loss: torch.Tensor | None = None
     speech_per_codebook_loss: torch.Tensor | None = None
+    speech_advance_loss: torch.Tensor | None = None
     cache: object | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+def _unit_rms(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """x [..., H] scaled to root-mean-square 1 over H (no learned weight)."""
+    return x * torch.rsqrt(x.float().pow(2).mean(dim=-1, keepdim=True) + eps).to(x.dtype)
 
 
 class NexusOPreTrainedModel(PreTrainedModel):
@@ -182,8 +189,8 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                 input_features: torch.Tensor | None = None, feature_lens: torch.Tensor | None = None,
                 audio_clip_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
                 speech_codes: torch.Tensor | None = None, speech_code_lengths: torch.Tensor | None = None,
-                speech_text_mask: torch.Tensor | None = None, touch_all_encoders: bool = False,
-                **kwargs) -> NexusOOutput:
+                speech_text_mask: torch.Tensor | None = None, speech_token_index: torch.Tensor | None = None,
+                touch_all_encoders: bool = False, **kwargs) -> NexusOOutput:
         """Forward pass.
 
         input_ids [B, L], attention_mask [B, L]; audio as in `encode_audio`; every other keyword
@@ -191,7 +198,8 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         second_per_grid_ts, labels, cache, use_cache, ...) goes to Qwen2.5-VL unchanged.
         Speech output (stage 3): speech_codes [B, K, T] (right-padded), speech_code_lengths [B],
         speech_text_mask [B, L] (the reply-text tokens whose last hidden states condition the
-        speech decoder) add the decoder's loss.
+        speech decoder) add the decoder's loss; speech_token_index [B, T] (the reply token spoken
+        at each frame) is what the "pointer" alignment trains on.
         touch_all_encoders: run every encoder even when the batch lacks its modality (zero
         contribution), so ZeRO-3 / FSDP ranks seeing different modalities cannot hang.
         """
@@ -216,8 +224,10 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                               hidden_states=out.hidden_states)
         if want_speech:
             condition = self.speech_condition(out.hidden_states[-1], input_ids)
-            speech = self.speech_decoder(condition, speech_text_mask, speech_codes, speech_code_lengths)
+            speech = self.speech_decoder(condition, speech_text_mask, speech_codes, speech_code_lengths,
+                                         token_index=speech_token_index)
             result.speech_loss, result.speech_per_codebook_loss = speech.loss, speech.per_codebook_loss
+            result.speech_advance_loss = speech.advance_loss
             result.loss = speech.loss if result.loss is None else result.loss + speech.loss
         if touch_all_encoders and result.loss is not None:
             result.loss = result.loss + self._idle_encoders_term(input_features is not None,
@@ -226,9 +236,15 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         return result
 
     def speech_condition(self, last_hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """What conditions the speech decoder: last hidden states [B, L, H] (+ token embeddings)."""
+        """What conditions the speech decoder: last hidden states [B, L, H] (+ token embeddings).
+
+        With token embeddings each term is scaled to unit RMS first: the last hidden state comes
+        out of the LLM's final norm (RMS ~1) while embeddings are small (RMS ~0.03 in the tiny
+        world), so a plain sum would drown the token identity the embedding is there to carry.
+        """
         if self.config.speech_decoder_config.add_token_embeddings:
-            return last_hidden + self.get_input_embeddings()(input_ids).to(last_hidden.dtype)
+            embeds = self.get_input_embeddings()(input_ids).to(last_hidden.dtype)
+            return _unit_rms(last_hidden) + _unit_rms(embeds)
         return last_hidden
 
     def _idle_encoders_term(self, had_audio: bool, had_vision: bool) -> torch.Tensor:

@@ -12,6 +12,16 @@ embedding) plus a projection of an LLM hidden state. Which LLM state meets which
   rate, the audio length need not be known, and audio streams as soon as the text is done.
 - "stepwise": no prefix; step s adds proj(h_min(s // steps_per_token, N - 1)), the literal
   reading of "the hidden state of the LLM at the current time step".
+- "pointer": the prefix of "prefix", and step s adds proj(h_p(s)), the token being spoken at
+  frame s, plus a look-ahead term W proj(h_p(s)+1) for the token after it (zero past the last):
+  a word split into tokens ("t" + "wo") must not be started before its later tokens are known.
+  The pointer p starts on the first token; after each step an advance head (one logit)
+  says whether the next frame starts the next token. Training takes p from the targets' word
+  timings (`token_index`, see `nexus_o.processing.word_alignment`) and adds the head's binary
+  cross-entropy; generation moves p itself, and codebook 0 may only end once p is on the last
+  token. With the token in every step's input the decoder never has to find its place in the
+  text by attention, which small models and small data learn slowly (a tiny model speaks single
+  words long before it can speak unseen word pairs with "prefix").
 
 `llm_mask` may pad the text on either side (any 0/1 mask works: valid tokens keep their order);
 `codes` are right-padded with per-sample `code_lengths`. The end convention (`end_id` on every
@@ -48,11 +58,13 @@ class CodeVocab:
 
 @dataclasses.dataclass
 class SpeechDecoderOutput:
-    """loss: scalar, mean of `per_codebook_loss` [K]; logits: [B, K, T + K, codebook_size]."""
+    """loss: scalar, mean of `per_codebook_loss` [K] (+ weighted `advance_loss`, "pointer");
+    logits: [B, K, T + K, codebook_size]."""
 
     loss: torch.Tensor
     per_codebook_loss: torch.Tensor
     logits: torch.Tensor
+    advance_loss: torch.Tensor | None = None
 
 
 class GeneratedSpeech(NamedTuple):
@@ -120,17 +132,23 @@ class SpeechDecoder(nn.Module):
     """
 
     def __init__(self, transformer: CausalTransformer, vocab: CodeVocab, *, llm_hidden_size: int,
-                 alignment: str = "prefix", steps_per_token: int = 4, max_steps: int = 2048):
+                 alignment: str = "prefix", steps_per_token: int = 4, max_steps: int = 2048,
+                 advance_loss_weight: float = 1.0):
         super().__init__()
-        if alignment not in ("prefix", "stepwise"):
-            raise ValueError(f"alignment={alignment!r}; choose 'prefix' or 'stepwise'")
+        if alignment not in ("prefix", "stepwise", "pointer"):
+            raise ValueError(f"alignment={alignment!r}; choose 'prefix', 'stepwise' or 'pointer'")
         width, k, c = transformer.hidden_size, vocab.num_codebooks, vocab.codebook_size
         self.transformer, self.vocab = transformer, vocab
         self.alignment, self.steps_per_token, self.max_steps = alignment, steps_per_token, max_steps
+        self.advance_loss_weight = advance_loss_weight
         self.llm_hidden_size = llm_hidden_size
         self.llm_proj = nn.Linear(llm_hidden_size, width)
         self.code_embedding = nn.Embedding(k * c, width)
         self.heads = nn.Linear(width, k * c, bias=False)
+        # "pointer": one logit per step, "the next frame starts the next text token", and the
+        # look-ahead projection of the token after the pointer.
+        self.advance_head = nn.Linear(width, 1) if alignment == "pointer" else None
+        self.lookahead_proj = nn.Linear(width, width) if alignment == "pointer" else None
 
     @classmethod
     def from_config(cls, cfg: SpeechDecoderConfig) -> SpeechDecoder:
@@ -144,7 +162,8 @@ class SpeechDecoder(nn.Module):
                           codec_entries=cfg.codec_entries, start_id=cfg.start_id, pad_id=cfg.pad_id,
                           end_id=cfg.end_id)
         return cls(transformer, vocab, llm_hidden_size=cfg.llm_hidden_size, alignment=cfg.alignment,
-                   steps_per_token=cfg.steps_per_token, max_steps=cfg.max_steps)
+                   steps_per_token=cfg.steps_per_token, max_steps=cfg.max_steps,
+                   advance_loss_weight=cfg.advance_loss_weight)
 
     def check_codec(self, codec) -> None:
         """Raise `CodecMismatchError` (a `ValueError`) naming both sides unless `codec`
@@ -190,12 +209,20 @@ class SpeechDecoder(nn.Module):
             raise ValueError(f"llm_mask leaves samples {counts.eq(0).nonzero().flatten().tolist()} without any token")
         states = self.llm_proj(llm_hidden.to(self.llm_proj.weight.dtype)) * mask[..., None]
         order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-        prefix_len = llm_hidden.shape[1] if self.alignment == "prefix" else 0
+        prefix_len = llm_hidden.shape[1] if self.alignment != "stepwise" else 0
         padded_prefix = bool(prefix_len) and not bool(mask.all())
         return _Condition(states, mask, order, counts, prefix_len, padded_prefix)
 
+    def pointer_condition(self, cond: _Condition, index: torch.Tensor) -> torch.Tensor:
+        """index [B, S] (valid-token indices) -> the "pointer" LLM term [B, S, D]: the token's
+        state plus the look-ahead projection of the next token's (zero after the last token)."""
+        after = index + 1
+        has_next = (after < cond.counts[:, None])[..., None]
+        return cond.token(index) + self.lookahead_proj(cond.token(after)) * has_next
+
     def step_condition(self, cond: _Condition, steps: torch.Tensor) -> torch.Tensor:
-        """steps [S] (delayed step indices) -> the LLM term of each step's input [B, S, D]."""
+        """steps [S] (delayed step indices) -> the LLM term of each step's input [B, S, D]
+        ("prefix", "stepwise"; "pointer" steps read `pointer_condition`)."""
         if self.alignment == "prefix":
             index = (cond.counts - 1)[:, None].expand(-1, steps.shape[0])
         else:
@@ -254,12 +281,33 @@ class SpeechDecoder(nn.Module):
                              f"real codes lie in [0, codec_entries={entries})")
         return code_lengths
 
+    def check_token_index(self, token_index: torch.Tensor | None, lengths: torch.Tensor, cond: _Condition,
+                          frames: int) -> torch.Tensor:
+        """Check the "pointer" targets token_index [B, T] (the valid text token spoken at each
+        frame); return it with frames past each sample's length set to its last token."""
+        if token_index is None:
+            raise ValueError("alignment='pointer' needs token_index [batch, frames]: the text token spoken at "
+                             "each frame (the collator derives it from the targets' word timings)")
+        b = lengths.shape[0]
+        if tuple(token_index.shape) != (b, frames) or token_index.dtype.is_floating_point:
+            raise ValueError(f"token_index must be integer [batch={b}, frames={frames}], got "
+                             f"{token_index.dtype} {tuple(token_index.shape)}")
+        real = torch.arange(frames, device=lengths.device)[None] < lengths[:, None]
+        last = (cond.counts - 1)[:, None]
+        index = torch.where(real, token_index.to(lengths.device).long(), last)
+        if bool(((index < 0) | (index > last)).any()) or bool((index.diff(dim=1) < 0).any()):
+            raise ValueError(f"token_index must climb from 0 to at most the last valid text token "
+                             f"(counts {cond.counts.tolist()}) and never go back")
+        return index
+
     def forward(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None, codes: torch.Tensor,
-                code_lengths: torch.Tensor | None = None) -> SpeechDecoderOutput:
+                code_lengths: torch.Tensor | None = None,
+                token_index: torch.Tensor | None = None) -> SpeechDecoderOutput:
         """Teacher-forced loss.
 
         llm_hidden: [B, N, llm_hidden_size]; llm_mask: [B, N] (None: all valid);
-        codes: [B, K, T] undelayed, right-padded; code_lengths: [B] real frames (None: all T).
+        codes: [B, K, T] undelayed, right-padded; code_lengths: [B] real frames (None: all T);
+        token_index: [B, T] valid-token index spoken at each frame ("pointer" only).
         The targets are the delayed frames 0..T_b (frame T_b all `end_id`); cross-entropy
         counts only real codes and ends, never delay-pattern holes or padding.
         """
@@ -270,14 +318,31 @@ class SpeechDecoder(nn.Module):
         b, k, s = targets.shape
         inputs = torch.cat([targets.new_full((b, k, 1), v.start_id), targets[..., :-1]], dim=2)
         steps = torch.arange(s, device=targets.device)
-        x = self.embed_codes(inputs) + self.step_condition(cond, steps)
-        logits = self.code_logits(self.run(cond, x, 0, None))
+        if self.alignment == "pointer":
+            index = self.check_token_index(token_index, lengths, cond, codes.shape[2])
+            # Step t starts frame t; the steps after the last frame stay on the last token.
+            tail = (cond.counts - 1)[:, None].expand(-1, s - index.shape[1])
+            llm_term = self.pointer_condition(cond, torch.cat([index, tail], dim=1))
+        else:
+            llm_term = self.step_condition(cond, steps)
+        hidden = self.run(cond, self.embed_codes(inputs) + llm_term, 0, None)
+        logits = self.code_logits(hidden)
         frame = steps[None] - torch.arange(k, device=steps.device)[:, None]  # [K, S]
         valid = (frame >= 0)[None] & (frame[None] <= lengths[:, None, None])  # [B, K, S]
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
                              reduction="none").view(b, k, s)
         per_codebook = (ce * valid).sum(dim=(0, 2)) / valid.sum(dim=(0, 2))
-        return SpeechDecoderOutput(per_codebook.mean(), per_codebook, logits)
+        if self.advance_head is None:
+            return SpeechDecoderOutput(per_codebook.mean(), per_codebook, logits)
+        # Step t (which read frame t's token) predicts whether frame t + 1 starts a new token.
+        t = index.shape[1]
+        advance_logits = self.advance_head(hidden[:, : t - 1]).squeeze(-1).float()
+        moved = (index[:, 1:] > index[:, :-1]).float()
+        real = torch.arange(t - 1, device=lengths.device)[None] < (lengths - 1)[:, None]
+        bce = F.binary_cross_entropy_with_logits(advance_logits, moved, reduction="none")
+        advance = (bce * real).sum() / real.sum().clamp(min=1)
+        return SpeechDecoderOutput(per_codebook.mean() + self.advance_loss_weight * advance, per_codebook,
+                                   logits, advance)
 
     # ---- generation ----------------------------------------------------------------------------
 
@@ -329,17 +394,27 @@ class SpeechDecoder(nn.Module):
         cache = self.transformer.new_cache(b, capacity, cond.states.dtype, device) if use_cache else None
         column = torch.full((b, k), self.vocab.start_id, dtype=torch.long, device=device)
         end_frames = torch.full((b,), -1, dtype=torch.long, device=device)
-        llm_terms = self.step_condition(cond, torch.arange(max_frames + k, device=device))  # [B, S, D]
+        pointer = torch.zeros(b, dtype=torch.long, device=device) if self.advance_head is not None else None
+        if pointer is None:
+            llm_terms = self.step_condition(cond, torch.arange(max_frames + k, device=device))  # [B, S, D]
         bias = self._draw_bias(device)
         inputs = []
         for step in range(max_frames + k):
-            x = self.embed_codes(column[..., None]) + llm_terms[:, step:step + 1]
+            llm_term = (self.pointer_condition(cond, pointer[:, None]) if pointer is not None
+                        else llm_terms[:, step:step + 1])
+            x = self.embed_codes(column[..., None]) + llm_term
             if cache is None:
                 inputs.append(x)
                 hidden = self.run(cond, torch.cat(inputs, dim=1), 0, None)
             else:
                 hidden = self.run(cond, x, step, cache)
             logits = self.code_logits(hidden[:, -1:])[:, :, 0]
+            if pointer is not None:
+                # No end before the last token is reached; then move the pointer for the next frame.
+                before_last = pointer < cond.counts - 1
+                logits[:, 0, self.vocab.end_id] = logits[:, 0, self.vocab.end_id].masked_fill(before_last, -torch.inf)
+                advance = self.advance_head(hidden[:, -1]).squeeze(-1) > 0
+                pointer = torch.minimum(pointer + advance.long(), cond.counts - 1)
             column, end_frames = self._pick(logits, bias[int(step >= min_frames)], step, end_frames,
                                             step >= max_frames, sampling, generator)
             yield column, end_frames

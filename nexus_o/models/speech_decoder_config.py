@@ -21,7 +21,7 @@ from huggingface_hub.dataclasses import strict
 
 from nexus_o.models.configuration import _StrictConfig
 
-ALIGNMENTS = ("prefix", "stepwise")
+ALIGNMENTS = ("prefix", "stepwise", "pointer")
 
 
 @strict
@@ -37,12 +37,18 @@ class SpeechDecoderConfig(_StrictConfig):
     add_token_embeddings: condition on the reply tokens' last hidden states plus their input
         embeddings (as Qwen2.5-Omni's talker reads both). A last hidden state is shaped to
         predict the next token, so in a small LLM it can carry little of the token it sits on;
-        the embedding keeps what is to be said. False: the hidden states alone.
+        the embedding keeps what is to be said. Both are scaled to unit RMS before the sum.
+        False: the hidden states alone.
     max_steps: default cap on the delayed steps of one generation (frames + K - 1).
     alignment: how LLM states meet audio steps. "prefix": the reply's LLM states are a causal
         prefix of the decoder sequence and every step adds the last one; "stepwise": no prefix,
         step t adds the state of text token min(t // steps_per_token, N - 1).
+        "pointer": the prefix as in "prefix", and step t adds the state of the token being spoken
+        at frame t (and, projected, the next token's): a pointer that starts on the first token
+        and moves one token on when the advance head says the next frame starts the next token. Training reads the pointer off
+        the targets' word timings; generation moves it itself.
     steps_per_token: audio steps per text token in the "stepwise" alignment.
+    advance_loss_weight: weight of the advance head's binary cross-entropy ("pointer" only).
     """
 
     model_type = "nexus_o_speech_decoder"
@@ -60,6 +66,7 @@ class SpeechDecoderConfig(_StrictConfig):
     max_steps: int = 2048
     alignment: str = "prefix"
     steps_per_token: int = 4
+    advance_loss_weight: float = 1.0
     dropout: float = 0.0
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-6
@@ -87,6 +94,8 @@ class SpeechDecoderConfig(_StrictConfig):
                              f"num_heads={self.num_heads} heads of even width (rotary positions)")
         if self.alignment not in ALIGNMENTS:
             raise ValueError(f"speech_decoder_config.alignment={self.alignment!r}; choose one of {ALIGNMENTS}")
+        if self.advance_loss_weight < 0:
+            raise ValueError(f"speech_decoder_config.advance_loss_weight={self.advance_loss_weight} must be >= 0")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"speech_decoder_config.dropout={self.dropout} must be in [0, 1)")
         if self.codebook_size < self.codec_entries + self.num_specials:

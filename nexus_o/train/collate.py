@@ -4,8 +4,10 @@ Rows come from `nexus_o.data.dataset.load_manifest_dataset` (absolute media path
 processor renders the chat template, loads and encodes media and masks labels to the assistant
 replies. For stage 3 the speech targets (codes [K, T] per row) are padded into
 `speech_codes` [B, K, T] with `speech_code_lengths` [B], and `speech_text_mask` marks the
-reply tokens the decoder reads (labels without the closing `<|im_end|>`); the LM loss is then
-left out (`labels` dropped), since stage 3 trains the speech decoder only.
+reply tokens the decoder reads (the last assistant message, without the closing `<|im_end|>`);
+the LM loss is then left out (`labels` dropped), since stage 3 trains the speech decoder only.
+With `frame_rate` set (a "pointer" speech decoder) `speech_token_index` [B, T] adds the reply
+token spoken at each frame, from the targets' word timings (`nexus_o.processing.word_alignment`).
 
 A row whose media fail to decode is recorded in the reject log and replaced by another row of
 the same batch, so a bad file never stops an epoch.
@@ -23,6 +25,7 @@ import torch
 from nexus_o.data.manifest import LineIssue, RejectLog
 from nexus_o.data.media import load_codes
 from nexus_o.processing.media import MediaError
+from nexus_o.processing.word_alignment import token_frame_index
 
 
 def _conversation(row: Mapping[str, Any]) -> dict:
@@ -32,11 +35,13 @@ def _conversation(row: Mapping[str, Any]) -> dict:
 
 @dataclass
 class TrainCollator:
-    """`collate_fn` for the Trainer. speech=True adds the stage-3 speech targets."""
+    """`collate_fn` for the Trainer. speech=True adds the stage-3 speech targets; frame_rate
+    (codec frames a second) adds their per-frame reply tokens for the "pointer" alignment."""
 
     processor: Any
     speech: bool = False
     rejects: RejectLog = field(default_factory=RejectLog)
+    frame_rate: float | None = None
 
     def _codes(self, row: Mapping[str, Any]) -> np.ndarray:
         source = row.get("speech_codes_file") or row.get("speech_codes")
@@ -52,7 +57,7 @@ class TrainCollator:
             try:
                 self.processor.apply_chat_template(_conversation(row), add_generation_prompt=False)
                 if self.speech:
-                    self._codes(row)
+                    self._collate([row])
                 good.append(row)
             except (MediaError, ValueError) as err:
                 self.rejects.record(LineIssue(str(row.get("source")), int(row.get("line") or 0), str(err)))
@@ -82,6 +87,34 @@ class TrainCollator:
             padded[i, :, : c.shape[1]] = torch.from_numpy(c)
         labels = batch.pop("labels")
         end_id = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        batch.update(speech_codes=padded, speech_code_lengths=lengths,
-                     speech_text_mask=(labels != -100) & (labels != end_id))
+        text_mask = _last_run((labels != -100) & (labels != end_id))
+        batch.update(speech_codes=padded, speech_code_lengths=lengths, speech_text_mask=text_mask)
+        if self.frame_rate is not None:
+            index = torch.zeros(len(rows), padded.shape[2], dtype=torch.long)
+            for i, (row, c) in enumerate(zip(rows, codes)):
+                index[i, : c.shape[1]] = torch.from_numpy(self._token_index(row, c.shape[1], int(text_mask[i].sum())))
+                index[i, c.shape[1]:] = index[i, c.shape[1] - 1]
+            batch["speech_token_index"] = index
         return batch
+
+    def _token_index(self, row: Mapping[str, Any], frames: int, reply_tokens: int) -> np.ndarray:
+        """The reply token spoken at each of the target's frames [frames]."""
+        reply = str(row["messages"][-1]["content"])
+        spans = self.processor.tokenizer(reply, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        where = f"{row.get('source')} line {row.get('line')}"
+        if len(spans) != reply_tokens:
+            raise ValueError(f"{where}: the reply tokenises to {len(spans)} tokens alone but {reply_tokens} in the "
+                             f"chat template; cannot place its word timings")
+        try:
+            return token_frame_index(reply, spans, frames, self.frame_rate, row.get("speech_words") or None)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
+
+
+def _last_run(mask: torch.Tensor) -> torch.Tensor:
+    """mask [B, L] bool -> only its last run of consecutive True values per row (the last reply)."""
+    positions = torch.arange(mask.shape[1], device=mask.device)
+    last = torch.where(mask, positions, -1).max(dim=1, keepdim=True).values  # [B, 1]
+    # The run's start: just after the last False before `last`.
+    gaps = torch.where(~mask & (positions <= last), positions, -1).max(dim=1, keepdim=True).values
+    return mask & (positions > gaps) & (positions <= last)

@@ -99,6 +99,7 @@ class TrainConfig(StrictModel):
     max_audio_seconds: float | None = None
     dataloader_workers: int = 0
     cache_audio_encoder: bool = False  # memoise a frozen audio encoder's outputs (CPU runs, many epochs)
+    group_by_length: bool = False  # batches of similar length (speech frames, else text characters): less padding
 
     @field_validator("trainable")
     @classmethod

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 from transformers import TrainingArguments, set_seed
@@ -57,7 +58,30 @@ def _training_args(cfg: TrainConfig, phase: PhaseSpec, out: Path) -> TrainingArg
         report_to=[], use_cpu=cpu, ddp_backend="gloo" if cpu and _is_distributed() else None,
         dataloader_num_workers=cfg.dataloader_workers, eval_strategy="steps" if phase.eval and cfg.eval_steps else "no",
         eval_steps=cfg.eval_steps, per_device_eval_batch_size=cfg.batch_size, disable_tqdm=False,
-        ddp_find_unused_parameters=False)
+        ddp_find_unused_parameters=False,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", length_column_name="length")
+
+
+def sample_length(row: dict) -> int:
+    """How long a row is to batch it with rows like it: speech-target frames when it has codes
+    (stage 3: the speech decoder's sequence dominates), else the characters of its messages."""
+    if row.get("speech_codes_file"):
+        return int(np.load(row["speech_codes_file"], mmap_mode="r").shape[-1])
+    if row.get("speech_codes"):
+        return len(row["speech_codes"][0])
+    return sum(len(m["content"]) for m in row["messages"])
+
+
+def _pointer_frame_rate(model, cfg: TrainConfig) -> float | None:
+    """The codec's frame rate when stage 3 trains a "pointer" speech decoder (its targets are per
+    frame), else None."""
+    decoder = getattr(model, "speech_decoder", None)
+    if cfg.stage != "stage3_speech" or decoder is None or decoder.alignment != "pointer":
+        return None
+    if getattr(model, "codec", None) is None:
+        raise ValueError(f"{cfg.model.path or cfg.model.preset}: the 'pointer' speech decoder trains on word "
+                         "timings in codec frames, but the checkpoint has no codec (codec/ folder)")
+    return float(model.codec.frame_rate)
 
 
 def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
@@ -93,6 +117,8 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             continue
         set_seed(cfg.seed)
         train = load_manifest_dataset(phase.train, on_error=cfg.on_bad_lines, rejects=rejects)
+        if cfg.group_by_length:
+            train = train.map(lambda row: {"length": sample_length(row)}, desc="lengths")
         evals = load_manifest_dataset(phase.eval, on_error=cfg.on_bad_lines, rejects=rejects) if phase.eval else None
         world = int(os.environ.get("WORLD_SIZE", "1"))
         callbacks = [ThroughputCallback(cfg.batch_size * cfg.grad_accum * world)]
@@ -100,7 +126,8 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             callbacks.append(StopAfterCallback(cfg.stop_after_steps))
         trainer = NexusOTrainer(
             model=model, args=_training_args(cfg, phase, out), train_dataset=train, eval_dataset=evals,
-            data_collator=_Touching(TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects), touch),
+            data_collator=_Touching(TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
+                                                  frame_rate=_pointer_frame_rate(model, cfg)), touch),
             processing_class=processor, callbacks=callbacks,
             lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas)
         resume = None

@@ -128,7 +128,13 @@ def test_speech_condition_adds_token_embeddings_when_configured():
     ids = torch.tensor([[11, 12, 13]])
     hidden = torch.randn(1, 3, model.config.vl_config.text_config.hidden_size)
     model.add_speech_decoder(dict(TINY_DECODER, add_token_embeddings=True))
-    expected = hidden + model.get_input_embeddings()(ids)
-    assert torch.allclose(model.speech_condition(hidden, ids), expected)
+    embeds = model.get_input_embeddings()(ids)
+
+    def unit_rms(x):
+        return x / x.pow(2).mean(dim=-1, keepdim=True).sqrt()
+
+    # each term at unit RMS: the small embeddings are not drowned by the hidden states
+    assert torch.allclose(model.speech_condition(hidden, ids), unit_rms(hidden) + unit_rms(embeds), atol=1e-5)
+    assert torch.allclose(model.speech_condition(100 * hidden, ids), model.speech_condition(hidden, ids), atol=1e-4)
     model.add_speech_decoder(dict(TINY_DECODER, add_token_embeddings=False))
     assert torch.equal(model.speech_condition(hidden, ids), hidden)

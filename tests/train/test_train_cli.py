@@ -101,3 +101,40 @@ def test_bad_manifest_lines_are_skipped_and_logged(tmp_path, tiny_world):
     _train(path)
     rejects = (tmp_path / "out" / "rejects.jsonl").read_text()
     assert '"line": 2' in rejects and '"line": 3' in rejects
+
+
+def test_stage3_pointer_decoder_trains_on_word_timings(tmp_path, tiny_world):
+    """A "pointer" speech decoder needs the codec's frame rate: without a codec a clear error,
+    with one stage 3 trains and saves it with its codec."""
+    from nexus_o.codecs.builtin import fit_builtin_codec
+    from nexus_o.models.loading import build_preset, load_model
+    from nexus_o.train.trainer import save_final
+    from tests.conftest import tone
+
+    pointer = {**TINY_DECODER, "alignment": "pointer"}
+    phases = [{"name": "tts", "train": [str(tiny_world["tts"])], "max_steps": 2}]
+    no_codec = _config(tmp_path / "none", "stage3_speech", {"preset": "tiny", "speech_decoder": pointer}, phases)
+    with pytest.raises(ValueError, match="no codec"):
+        runner.invoke(app, ["train", "--config", str(no_codec)], catch_exceptions=False)
+
+    model, processor = build_preset("tiny")
+    model.attach(processor, fit_builtin_codec([tone(2.0, 22050)], 4, 64, iters=2, sample_rate=22050, progress=False))
+    save_final(model, processor, tmp_path / "with_codec")
+    s3 = _config(tmp_path / "s3", "stage3_speech", {"path": str(tmp_path / "with_codec"), "speech_decoder": pointer},
+                 phases, group_by_length=True)
+    _train(s3)
+    trained, _ = load_model(tmp_path / "s3" / "out" / "final")
+    assert trained.speech_decoder.alignment == "pointer" and trained.codec is not None
+    assert len(_losses(tmp_path / "s3" / "out", "tts")) == 2
+
+
+def test_sample_length_reads_speech_frames_else_text(tmp_path, tiny_world):
+    import numpy as np
+
+    from nexus_o.train.run import sample_length
+
+    np.save(tmp_path / "c.npy", np.zeros((4, 17), dtype=np.int64))
+    messages = [{"role": "user", "content": "Say: red"}, {"role": "assistant", "content": "red"}]
+    assert sample_length({"speech_codes_file": str(tmp_path / "c.npy"), "messages": messages}) == 17
+    assert sample_length({"speech_codes_file": None, "speech_codes": [[1, 2, 3]] * 4, "messages": messages}) == 3
+    assert sample_length({"speech_codes_file": None, "speech_codes": [], "messages": messages}) == 11
