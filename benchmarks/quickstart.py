@@ -35,6 +35,9 @@ def main() -> None:
         met = value is not None and (value <= target if op == "<=" else value >= target)
         shown = "n/a" if value is None else f"{value:.4g}"
         print(f"{key:<14}{shown:>10}  {op} {target}  {'met' if met else 'NOT met'}")
+    if (floor := report.get("tts_wer_reference")) is not None:
+        # The judge (Whisper tiny.en) on the reference voice's own recordings of the same texts.
+        print(f"{'tts_wer_reference':<14}{floor:>7.4g}  (the ASR judge on the real voice: the floor)")
     print("seconds per step:", json.dumps(report.get("seconds_per_step", {})))
 
 

@@ -3,9 +3,9 @@
     python benchmarks/synth_tiny_world.py [--sizes small,default] [--workers N]
 
 Builds each size from scratch in a temporary folder (the default size is the main job's data)
-and prints seconds per step (plan, images, clips, manifests), clips a second, audio seconds
-generated per wall second, the line count of every manifest, and the ASR round-trip pass rate
-(Whisper tiny.en on the verified subset) per voice. Timings depend on the machine's load.
+and prints seconds per step (plan, images, clips, splice, manifests), clips a second, audio seconds
+generated per wall second, the spliced TTS phrases, the line count of every manifest, and the ASR
+round-trip pass rate (Whisper tiny.en on the verified subset) per voice. Timings depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def bench(size: str, workers: int) -> None:
     print(f"   {report['clips']['written']} clips, {report['clips_per_second']} clips/s, "
           f"{audio_seconds:.0f} s of audio = {audio_seconds / report['seconds']['clips']:.1f} s audio per s; "
           f"{sum(report['images'].values())} images")
+    spliced = report["tts_spliced"]
+    print(f"   {spliced['written']}/{spliced['planned']} spliced TTS phrases with word timings "
+          f"({spliced['skipped_missing_word']} skipped for a missing word clip)")
     for name, lines in report["manifests"].items():
         print(f"   {lines:6d}  {name}")
     for backend, voices in report["verification"].items():

@@ -47,7 +47,7 @@ def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: fl
 
 
 def _encode_targets(codec, data: Path, console: Console) -> None:
-    """Stage-3 manifests with codes: each `speech.audio` target becomes `speech.codes` (.npy)."""
+    """Stage-3 manifests with codes: each `speech.audio` target becomes `speech.codes` (.npy), words kept."""
     import soundfile as sf
     import torch
     from tqdm import tqdm
@@ -64,7 +64,8 @@ def _encode_targets(codec, data: Path, console: Console) -> None:
             codes = codec.encode(torch.from_numpy(wav)[None, None], sample_rate=rate)[0].numpy()
             target = codes_dir / f"{name}-{i:05d}.npy"
             np.save(target, codes.astype(np.int64))
-            row["speech"] = {"codes": str(target.relative_to(data))}
+            words = row["speech"].get("words")  # spliced phrases' word timings (the pointer alignment)
+            row["speech"] = {"codes": str(target.relative_to(data)), **({"words": words} if words else {})}
         tmp = dst.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         tmp.replace(dst)
@@ -80,6 +81,19 @@ def _answer_sample(model, data: Path, out: Path) -> dict:
     wav_path = out / "answer.wav"
     sf.write(wav_path, reply.audio, reply.sample_rate)
     return {"prompt": sample, "answer_text": reply.text, "answer_wav": str(wav_path)}
+
+
+def _reference_tts_wer(manifest: Path, eval_dir: Path) -> float:
+    """The tts judge's WER on the target voice's own recordings of the test texts (cached)."""
+    cached = eval_dir / "tts_reference.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())["wer"]
+    from nexus_o.eval.reference_speech import reference_speech_error
+    from nexus_o.synth.asr import get_asr_backend
+
+    wer = round(reference_speech_error(manifest, get_asr_backend("whisper-tiny.en")).score, 4)
+    cached.write_text(json.dumps({"wer": wer, "asr": "whisper-tiny.en", "manifest": str(manifest)}))
+    return wer
 
 
 def _score(results: dict, task: str) -> float | None:
@@ -151,6 +165,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     model, processor = load_model(model_path)
     model.eval()
     results = run_eval((model, processor), ["asr", "vqa", "tts"], data / "test", out / "eval")
+    tts_floor = _reference_tts_wer(data / "test" / "tts.jsonl", out / "eval")
     step("eval")
 
     console.rule("[bold]9/9 answer a sample prompt")
@@ -159,6 +174,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
 
     report = {
         "asr_wer": _score(results, "asr"), "vqa_accuracy": _score(results, "vqa"), "tts_wer": _score(results, "tts"),
+        "tts_wer_reference": tts_floor,
         "minutes": round((time.perf_counter() - start) / 60, 2),
         "checkpoint": str(model_path), "codec": str(model_path / CODEC_SUBDIR),
         "answer_text": answer["answer_text"], "answer_wav": answer["answer_wav"],
@@ -166,6 +182,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
         "eval": str(out / "eval" / "results.json"), "seconds_per_step": timings, "seed": seed, "size": size,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    console.print_json(json.dumps({k: report[k] for k in ("asr_wer", "vqa_accuracy", "tts_wer", "minutes")}))
+    console.print_json(json.dumps({k: report[k] for k in ("asr_wer", "vqa_accuracy", "tts_wer", "tts_wer_reference",
+                                                          "minutes")}))
     console.print(f"report: {out / 'report.json'}")
     return report

@@ -13,9 +13,11 @@ def test_quickstart_small_end_to_end(tmp_path):
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    for key in ("asr_wer", "vqa_accuracy", "tts_wer", "minutes", "checkpoint", "answer_wav", "loss_plots"):
+    for key in ("asr_wer", "vqa_accuracy", "tts_wer", "tts_wer_reference", "minutes", "checkpoint", "answer_wav",
+                "loss_plots"):
         assert key in report, key
     assert 0.0 <= report["vqa_accuracy"] <= 1.0 and report["asr_wer"] >= 0.0 and report["tts_wer"] >= 0.0
+    assert 0.0 <= report["tts_wer_reference"] <= 1.0  # Whisper tiny.en on the recorded voice
     assert (out / "answer.wav").read_bytes()[:4] == b"RIFF"
     assert all((out / stage / "loss.png").is_file() for stage in ("stage1_align", "stage2_sft", "stage3_speech"))
     # the final checkpoint carries its codec and reloads with speech output

@@ -23,7 +23,10 @@ TEXT = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 3, "n
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]}}
 VISION = {"depth": 3, "hidden_size": 64, "intermediate_size": 128, "num_heads": 4, "out_hidden_size": 128,
           "fullatt_block_indexes": [2]}
-SPEECH_DECODER = {"num_layers": 3, "hidden_size": 192, "num_heads": 4, "intermediate_size": 512}
+# "pointer": the tiny world has minutes and a few hundred phrases to learn speech from; with the
+# spoken token in every step's input the decoder need not learn to find its place in the text.
+SPEECH_DECODER = {"num_layers": 3, "hidden_size": 192, "num_heads": 4, "intermediate_size": 512,
+                  "alignment": "pointer"}
 WINDOW_POSITIONS = 150  # 3 s encoder windows
 
 

@@ -33,6 +33,9 @@ _ZH = "红 绿 蓝 黄 紫 橙 黑 白 圆 方 三角 星 数字 图片 颜色 �
 def _corpus() -> list[str]:
     words = " ".join([_COLOURS, _SHAPES, _DIGITS, _WORDS])
     lines = [words, words.title(), words.upper(), _ZH]
+    # Each word alone too, as a reply starts: "two" then becomes one token, not "t" + "wo" (a
+    # speech decoder reading one token at a time cannot tell "two" from "three" by its "t").
+    lines += [w for w in words.split() for _ in range(2)]
     lines += [f"What {c} shape is in the picture? It is a {c} {s}." for c in _COLOURS.split()
               for s in _SHAPES.split()]
     lines += [f"The digit is {d}." for d in _DIGITS.split()]

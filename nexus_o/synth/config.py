@@ -161,6 +161,7 @@ class TinyWorldConfig(StrictModel):
     tts_val_phrases: int = Field(6, ge=0)
     tts_test_phrases: int = Field(12, ge=0)
     tts_repeats: int = Field(3, gt=0)  # stage-3 TTS lines per text (different instructions)
+    tts_spliced: int = Field(400, ge=0)  # phrases spliced from the target voice's word clips, with word timings
     verify_clips: int = Field(24, ge=0)  # clips checked by the ASR round trip (a subset: it is slow)
     verify_asr: str = "whisper-tiny.en"
     codec_fit_espeak: int = Field(100, ge=0)  # espeak clips listed for fitting the codec, beside joe's
@@ -204,6 +205,7 @@ TINY_WORLD_SIZES: dict[str, dict] = {
         "tts_val_phrases": 1,
         "tts_test_phrases": 1,
         "tts_repeats": 1,
+        "tts_spliced": 8,
         "verify_clips": 2,
         "codec_fit_espeak": 4,
         "shard_size": 16,

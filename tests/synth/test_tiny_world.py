@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from nexus_o.cli import app
@@ -19,13 +18,6 @@ from nexus_o.synth.tiny_world.images import ImageSpec, render
 from nexus_o.synth.tiny_world.plan import plan_world
 from nexus_o.synth.tiny_world.vocab import DIGIT_WORDS
 from tests.synth.test_runner import snapshot
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("tiny_world")
-    report = build_tiny_world(out, seed=0, size="small", progress=False)
-    return out, report
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -61,7 +53,7 @@ def test_answers_are_single_words_of_the_vocabulary(world):
                 assert line["messages"][-1]["content"] in words, (name, line["id"])
     for line in read_jsonl(out / "stage1_train.jsonl"):
         assert set(line["messages"][-1]["content"].split()) <= words
-    tts = read_jsonl(out / "stage3_tts.jsonl")
+    tts = [line for line in read_jsonl(out / "stage3_tts.jsonl") if not line["id"].startswith("tts-splice-")]
     assert all(line["speech"]["audio"].startswith("clips/audio/") for line in tts)
     assert {line["messages"][-1]["content"] for line in tts} == set(report["tts_texts"]["train"])
 
@@ -91,6 +83,11 @@ def test_a_build_redone_after_losing_shards_is_byte_identical(world, tmp_path):
     markers = sorted((copy / "clips" / "shards").glob("*.done"))
     markers[-1].unlink()  # as if the build had been killed before finishing its last shard
     shutil.rmtree(copy / "clips" / "audio" / markers[-1].stem)
+    spliced = sorted((copy / "clips" / "spliced").glob("*.wav"))
+    assert len(spliced) == 8
+    spliced[0].unlink()
+    spliced[1].write_bytes(spliced[1].read_bytes()[:-2] + b"\x00\x01")  # a changed sample is rewritten
+    (spliced[2].parent / "splice-09999.wav").write_bytes(b"stale")  # from a config with more phrases
     for manifest in copy.glob("*.jsonl"):
         manifest.unlink()
     shutil.rmtree(copy / "images")

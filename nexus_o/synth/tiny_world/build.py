@@ -3,22 +3,25 @@
 Steps: plan (pure) -> render images (PIL) -> synthesise every clip through the sharded,
 resumable runner (espeak-ng pool speakers for input speech, piper `joe` for target speech; an ASR
 round trip with Whisper tiny.en on a seeded subset, whose pass rates go to world.json: the subset
-measures the voices, it does not filter them) -> write the manifests (`manifests.py`).
+measures the voices, it does not filter them) -> splice multi-word phrases from joe's word clips,
+with word timings (`splice.py`) -> write the manifests (`manifests.py`).
 
 Layout of DIR (every manifest's paths are relative to its own folder):
     images/{train,val,test}/*.png
     clips/                      the runner's folder: audio/shard-XXXXX/*.wav, manifest.jsonl (a line
-                                a clip: id, audio, text, speaker, seconds, ASR check), summary.json
+                                a clip: id, audio, text, speaker, seconds, ASR check), summary.json;
+                                spliced/splice-XXXXX.wav: joe's spliced phrases (not a runner output)
     stage1_train.jsonl          ASR
     stage2_train.jsonl          image + spoken question -> answer, image + written question, some ASR
-    stage3_tts.jsonl            text -> joe's speech {"audio": wav} (the main job adds codes)
+    stage3_tts.jsonl            text -> joe's speech {"audio": wav} (the main job adds codes); then the
+                                spliced phrases, {"audio": wav, "words": [{"word", "start", "end"}, ...]}
     stage3_s2s.jsonl            image + spoken question -> answer text + joe's speech
     val_{asr,vqa,tts,s2s}.jsonl
     test_{asr,vqa,tts}.jsonl    held-out speakers (asr, vqa) and images (vqa); tts: unseen phrases + words
     test/{asr,vqa,tts}.jsonl    the same, laid out for `nexus-o eval --data DIR/test`
     codec_fit/                  joe's clips and some espeak clips (WAV) to fit the codec, + audio.jsonl
     sample_prompt.json          an image and a spoken question (user turn only)
-    world.json                  vocabulary, speakers, splits, counts, ASR pass rates
+    world.json                  vocabulary, speakers, splits, counts (spliced phrases too), ASR pass rates
 
 Everything is a function of the config (seed included): the same files, byte for byte. A killed
 build, started again, redoes only the unfinished clip shards.
@@ -41,6 +44,7 @@ from nexus_o.synth.runner import RunSummary, ShardSink, run_shards
 from nexus_o.synth.tiny_world.images import write_image
 from nexus_o.synth.tiny_world.manifests import write_manifests
 from nexus_o.synth.tiny_world.plan import WorldPlan, clip_items, plan_world
+from nexus_o.synth.tiny_world.splice import SplicedPhrase, splice_phrases
 from nexus_o.synth.tts import Speaker, SynthesisError
 
 
@@ -78,7 +82,8 @@ class ClipProcessor:
                   "seconds": round(len(wav) / rate, 4), "verify": checked})
 
 
-def _world_json(plan: WorldPlan, cfg: TinyWorldConfig, counts: dict, dropped: int, clips: RunSummary) -> dict:
+def _world_json(plan: WorldPlan, cfg: TinyWorldConfig, counts: dict, dropped: int, clips: RunSummary,
+                spliced: list[SplicedPhrase], skipped: int) -> dict:
     summary = clips.to_dict()
     return {
         "seed": cfg.seed, "config": cfg.model_dump(mode="json", exclude={"workers", "engine"}),
@@ -89,6 +94,7 @@ def _world_json(plan: WorldPlan, cfg: TinyWorldConfig, counts: dict, dropped: in
         "images": {split: len(images) for split, images in plan.images.items()},
         "questions": {split: len(qa) for split, qa in plan.qa.items()},
         "tts_texts": plan.tts_texts,
+        "tts_spliced": {"planned": len(plan.tts_spliced), "written": len(spliced), "skipped_missing_word": skipped},
         "manifests": counts,
         "clips": {"planned": clips.items, "written": clips.lines["manifest"], "failed": clips.lines["rejects"],
                   "samples_dropped": dropped, "audio_hours": summary["audio_hours"]},
@@ -117,17 +123,22 @@ def build_world(out_dir: str | Path, cfg: TinyWorldConfig, progress: bool = True
     start = time.perf_counter()
     summary = run_shards(
         clip_items(plan, cfg.seed), functools.partial(ClipProcessor, cfg.verify_asr if cfg.verify_clips else None),
-        out / "clips", shard_size=cfg.shard_size, fingerprint=cfg.model_dump(mode="json", exclude={"workers", "engine"}),
+        # tts_spliced only matters after the clips: changing it must not invalidate them.
+        out / "clips", shard_size=cfg.shard_size,
+        fingerprint=cfg.model_dump(mode="json", exclude={"workers", "engine", "tts_spliced"}),
         engine=cfg.engine, workers=cfg.workers, progress=progress, desc="clips",
     )
-    seconds["clips"] = time.perf_counter() - start
-    start = time.perf_counter()
     clips = {}
     for raw in (out / "clips" / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(raw)
         clips[record["id"]] = f"clips/{record['audio']}"
-    counts, dropped = write_manifests(out, plan, cfg, clips)
-    world = _world_json(plan, cfg, counts, dropped, summary)
+    seconds["clips"] = time.perf_counter() - start
+    start = time.perf_counter()
+    spliced, skipped = splice_phrases(out, plan, clips, cfg.seed, progress)
+    seconds["splice"] = time.perf_counter() - start
+    start = time.perf_counter()
+    counts, dropped = write_manifests(out, plan, cfg, clips, spliced)
+    world = _world_json(plan, cfg, counts, dropped, summary, spliced, skipped)
     tmp = out / "world.json.tmp"
     tmp.write_text(json.dumps(world, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out / "world.json")

@@ -19,6 +19,7 @@ from pathlib import Path
 from nexus_o.data.templates import render_sample
 from nexus_o.synth.config import TinyWorldConfig
 from nexus_o.synth.tiny_world.plan import QA, WorldPlan
+from nexus_o.synth.tiny_world.splice import SplicedPhrase
 
 
 def write_jsonl(path: Path, lines: list[dict]) -> int:
@@ -90,6 +91,15 @@ class WorldLines:
                                            id=sample_id))
         return lines
 
+    def tts_spliced(self, phrases: list[SplicedPhrase]) -> list[dict]:
+        """Text -> joe's spliced speech of it, with the words' timings."""
+        lines = []
+        for phrase in phrases:
+            sample_id = f"tts-splice-{phrase.index:05d}"
+            lines.append(render_sample("tts", "en", self._rng(sample_id), text=phrase.text, id=sample_id,
+                                       speech={"audio": phrase.audio, "words": phrase.words}))
+        return lines
+
 
 def _with_image(line: dict, qa: QA, task: str | None) -> dict:
     user = next(m for m in line["messages"] if m["role"] == "user")
@@ -111,13 +121,15 @@ def _rebased(lines: list[dict], prefix: str) -> list[dict]:
             if key in line:
                 line[key] = [prefix + p for p in line[key]]
         if "speech" in line:
-            line["speech"] = {"audio": prefix + line["speech"]["audio"]}
+            line["speech"] = {**line["speech"], "audio": prefix + line["speech"]["audio"]}  # words kept
         out.append(line)
     return out
 
 
-def write_manifests(out: Path, plan: WorldPlan, cfg: TinyWorldConfig, clips: dict[str, str]) -> tuple[dict, int]:
-    """Write every manifest, the codec-fit audio and the sample prompt.
+def write_manifests(out: Path, plan: WorldPlan, cfg: TinyWorldConfig, clips: dict[str, str],
+                    spliced: list[SplicedPhrase] | None = None) -> tuple[dict, int]:
+    """Write every manifest, the codec-fit audio and the sample prompt; `spliced` phrases go after
+    the stage-3 TTS lines of the synthesised texts.
 
     Returns:
         ({file name relative to `out`: line count}, samples left out for a failed clip).
@@ -130,7 +142,7 @@ def write_manifests(out: Path, plan: WorldPlan, cfg: TinyWorldConfig, clips: dic
         "stage1_train.jsonl": asr_train,
         "stage2_train.jsonl": _shuffled(lines.spoken_qa("train") + lines.text_qa("train")
                                         + asr_train[: cfg.stage2_asr], cfg.seed, "stage2"),
-        "stage3_tts.jsonl": lines.tts("train", cfg.tts_repeats),
+        "stage3_tts.jsonl": lines.tts("train", cfg.tts_repeats) + lines.tts_spliced(spliced or []),
         "stage3_s2s.jsonl": lines.spoken_qa("train", speech_target=True),
         "val_asr.jsonl": lines.asr("val"),
         "val_vqa.jsonl": lines.spoken_qa("val", task="vqa") + lines.text_qa("val"),

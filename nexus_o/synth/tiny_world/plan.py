@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from nexus_o.synth.config import TinyWorldConfig
 from nexus_o.synth.tiny_world.images import PLACEMENTS, ImageSpec
+from nexus_o.synth.tiny_world.splice import splice_texts
 from nexus_o.synth.tiny_world.vocab import QUESTIONS, Vocab, questions_for
 from nexus_o.synth.tts import Speaker, SpeakerSampler, speaker_pool
 
@@ -65,6 +66,7 @@ class WorldPlan:
     qa: dict[str, list[QA]] = field(default_factory=dict)  # split -> questions
     asr: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # split -> (clip id, text)
     tts_texts: dict[str, list[str]] = field(default_factory=dict)  # split -> texts for the target voice
+    tts_spliced: list[str] = field(default_factory=list)  # train texts spliced from the voice's word clips
     clips: dict[str, Clip] = field(default_factory=dict)
 
     def target_clip(self, text: str) -> str:
@@ -153,6 +155,8 @@ def plan_world(cfg: TinyWorldConfig) -> WorldPlan:
         "val": phrases[n_train : n_train + n_val],
         "test": [*phrases[n_train + n_val : n_train + n_val + n_test], *vocab.words],
     }
+    held_out = {*plan.tts_texts["val"], *plan.tts_texts["test"]}
+    plan.tts_spliced = splice_texts(vocab, cfg.tts_spliced, held_out, _rng(cfg.seed, "tts-spliced"))
     for text in dict.fromkeys(t for texts in plan.tts_texts.values() for t in texts):
         clip_id = plan.target_clip(text)
         plan.clips[clip_id] = Clip(clip_id, text, target, None)
