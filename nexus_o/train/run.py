@@ -20,8 +20,13 @@ from transformers import TrainingArguments, set_seed
 from nexus_o.config.loader import dump_config
 from nexus_o.train.components import apply_freeze, format_counts
 from nexus_o.train.config import ModelSpec, PhaseSpec, TrainConfig
-from nexus_o.train.trainer import (NexusOTrainer, StopAfterCallback, ThroughputCallback, latest_complete_checkpoint,
-                                   save_final)
+from nexus_o.train.trainer import (
+    NexusOTrainer,
+    StopAfterCallback,
+    ThroughputCallback,
+    latest_complete_checkpoint,
+    save_final,
+)
 
 
 def load_training_model(spec: ModelSpec):

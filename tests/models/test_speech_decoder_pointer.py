@@ -4,15 +4,15 @@ import pytest
 import torch
 
 from nexus_o.models.speech_decoder import SpeechDecoder
-from tests.models.test_speech_decoder import ENTRIES, GREEDY, K, batch, tiny_config, tiny_decoder
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.models.test_speech_decoder import (  # noqa: F401 (autouse)
+    ENTRIES,
+    GREEDY,
+    K,
+    batch,
+    one_thread,
+    tiny_config,
+    tiny_decoder,
+)
 
 
 def pointer_batch():
