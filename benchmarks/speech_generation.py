@@ -60,7 +60,7 @@ def bench_size(layers: int, args) -> list[tuple]:
     torch.manual_seed(0)
     cfg = SpeechDecoderConfig(num_layers=layers, hidden_size=args.hidden, num_heads=args.hidden // 32,
                               intermediate_size=4 * args.hidden, num_codebooks=8, codebook_size=1024,
-                              codec_entries=1000, llm_hidden_size=64, max_steps=4096)
+                              codec_entries=1000, llm_hidden_size=64, max_steps=4096, alignment=args.alignment)
     decoder = SpeechDecoder.from_config(cfg).eval()
     hidden = torch.randn(1, args.text_tokens, cfg.llm_hidden_size)
     rows = []
@@ -91,12 +91,14 @@ def main() -> None:
     parser.add_argument("--text-tokens", type=int, default=40)
     parser.add_argument("--chunk-frames", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--alignment", choices=["prefix", "stepwise", "pointer"], default="prefix")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on shared CPUs)")
     args = parser.parse_args()
 
     torch.set_flush_denormal(True)
     torch.set_num_threads(args.threads)
-    print(f"speech decoder: hidden {args.hidden}, K=8, C=1024, {args.text_tokens} text tokens, alignment prefix, "
+    print(f"speech decoder: hidden {args.hidden}, K=8, C=1024, {args.text_tokens} text tokens, "
+          f"alignment {args.alignment}, "
           f"{torch.get_num_threads()} thread(s), {SAMPLING}")
     rows = [row for layers in args.layers for row in bench_size(layers, args)]
 
