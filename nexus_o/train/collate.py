@@ -55,9 +55,7 @@ class TrainCollator:
         good = []
         for row in rows:
             try:
-                self.processor.apply_chat_template(_conversation(row), add_generation_prompt=False)
-                if self.speech:
-                    self._collate([row])
+                self._collate([row])  # media, and in stage 3 the targets and their word timings
                 good.append(row)
             except (MediaError, ValueError) as err:
                 self.rejects.record(LineIssue(str(row.get("source")), int(row.get("line") or 0), str(err)))
