@@ -25,12 +25,9 @@ def speechlike(seconds: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Convolutions on one thread: on the shared 2-core CI box two threads run several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _convolutions_on_one_thread(one_thread):
+    """Every codec test on one thread (tests/conftest.py): on the shared 2-core CI box two threads
+    run the convolutions several times slower."""
 
 
 def as_wav(samples: np.ndarray) -> torch.Tensor:

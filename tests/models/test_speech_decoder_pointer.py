@@ -4,15 +4,16 @@ import pytest
 import torch
 
 from nexus_o.models.speech_decoder import SpeechDecoder
-from tests.models.test_speech_decoder import (  # noqa: F401 (autouse)
+from tests.models.test_speech_decoder import (
     ENTRIES,
     GREEDY,
     K,
     batch,
-    one_thread,
     tiny_config,
     tiny_decoder,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def pointer_batch():

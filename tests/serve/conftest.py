@@ -44,8 +44,8 @@ def speaking():
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
+def _serve_on_one_thread(one_thread):
+    """Every serving test on one thread (tests/conftest.py)."""
 
 
 def png_data_url(width: int = 40, height: int = 30) -> str:
