@@ -25,6 +25,7 @@ from nexus_o.models.loading import CODEC_SUBDIR
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "tiny"
 STAGES = ("stage1_align", "stage2_sft", "stage3_speech")
 DEFAULT_MINUTES = 15.0
+TTS_JUDGE = "whisper-tiny.en"  # transcribes the model's speech and the reference recordings (tts_wer)
 
 
 def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: float):
@@ -83,16 +84,15 @@ def _answer_sample(model, data: Path, out: Path) -> dict:
     return {"prompt": sample, "answer_text": reply.text, "answer_wav": str(wav_path)}
 
 
-def _reference_tts_wer(manifest: Path, eval_dir: Path) -> float:
+def _reference_tts_wer(manifest: Path, eval_dir: Path, judge) -> float:
     """The tts judge's WER on the target voice's own recordings of the test texts (cached)."""
     cached = eval_dir / "tts_reference.json"
     if cached.is_file():
         return json.loads(cached.read_text())["wer"]
     from nexus_o.eval.reference_speech import reference_speech_error
-    from nexus_o.synth.asr import get_asr_backend
 
-    wer = round(reference_speech_error(manifest, get_asr_backend("whisper-tiny.en")).score, 4)
-    cached.write_text(json.dumps({"wer": wer, "asr": "whisper-tiny.en", "manifest": str(manifest)}))
+    wer = round(reference_speech_error(manifest, judge).score, 4)
+    cached.write_text(json.dumps({"wer": wer, "asr": TTS_JUDGE, "manifest": str(manifest)}))
     return wer
 
 
@@ -115,6 +115,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     from nexus_o.models.ct2_whisper import converted_whisper_base
     from nexus_o.models.loading import load_model
     from nexus_o.models.tiny_world import tiny_world_model
+    from nexus_o.synth.asr import get_asr_backend
     from nexus_o.synth.tiny_world.build import build_tiny_world
     from nexus_o.train.run import run_training
     from nexus_o.train.trainer import save_final
@@ -164,8 +165,9 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     console.rule("[bold]8/9 evaluate")
     model, processor = load_model(model_path)
     model.eval()
-    results = run_eval((model, processor), ["asr", "vqa", "tts"], data / "test", out / "eval")
-    tts_floor = _reference_tts_wer(data / "test" / "tts.jsonl", out / "eval")
+    judge = get_asr_backend(TTS_JUDGE)  # loads on first use; one model for both scores below
+    results = run_eval((model, processor), ["asr", "vqa", "tts"], data / "test", out / "eval", asr_backend=judge)
+    tts_floor = _reference_tts_wer(data / "test" / "tts.jsonl", out / "eval", judge)
     step("eval")
 
     console.rule("[bold]9/9 answer a sample prompt")

@@ -7,36 +7,31 @@ reads right only next to this figure.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from nexus_o.data.manifest import read_manifest
 from nexus_o.eval.metrics.asr import ErrorRateResult, error_rate
+from nexus_o.eval.tasks import get_task
 
 
 def reference_speech_error(manifest: str | Path, asr, lang: str = "en") -> ErrorRateResult:
     """Seed-TTS WER/CER of `asr` (an object with `transcribe(wav, rate, language)`) on the
     `speech.audio` recordings of a tts manifest, against their reply texts.
 
-    Raises ValueError naming the file and line of a line without a reference recording.
+    Lines are read and checked as the eval runner reads them (`read_manifest`, the tts task's
+    item rules); a line without a reference recording is a ValueError naming file and line.
     """
     import soundfile as sf
 
-    manifest = Path(manifest)
-    refs, hyps = [], []
-    lines = manifest.read_text(encoding="utf-8").splitlines()
-    for number, raw in enumerate(tqdm(lines, desc="reference speech"), start=1):
-        if not raw.strip():
-            continue
-        row = json.loads(raw)
-        audio = (row.get("speech") or {}).get("audio")
-        if not audio:
-            raise ValueError(f"{manifest}:{number}: no speech.audio reference recording to transcribe")
-        wav, rate = sf.read(manifest.parent / audio, dtype="float32", always_2d=False)
-        content = row["messages"][-1]["content"]
-        if not isinstance(content, str):  # OpenAI-style parts
-            content = " ".join(part.get("text", "") for part in content if part.get("type") == "text")
-        refs.append(content)
-        hyps.append(asr.transcribe(wav, rate, language=lang).text)
+    task, refs, hyps = get_task("tts"), [], []
+    for line, sample in tqdm(list(read_manifest(manifest, media="exists")), desc="reference speech"):
+        where = f"{manifest}:{line}"
+        if sample.speech is None or sample.speech.audio is None:
+            raise ValueError(f"{where}: no speech.audio reference recording to transcribe")
+        item = task.item(line, sample, where)
+        wav, rate = sf.read(sample.speech.audio, dtype="float32", always_2d=False)
+        refs.append(item.reference)
+        hyps.append(asr.transcribe(wav, rate, language=item.lang).text)
     return error_rate(refs, hyps, lang, protocol="seed-tts", ref_name="texts", hyp_name="transcripts")

@@ -28,7 +28,8 @@ def test_reference_recordings_are_scored_with_the_tts_protocol(tmp_path):
     result = reference_speech_error(manifest, HearsTwoAsTo())
     assert result.score == pytest.approx(0.25)  # "two" heard as "to": mean of 1/2 and 0/1 (per utterance)
 
-    lines[1]["speech"] = {"codes": "c.npy"}
+    np.save(tmp_path / "c.npy", np.zeros((2, 3), dtype=np.int64))
+    lines[1]["speech"] = {"codes": "c.npy"}  # a valid target, but no recording to transcribe
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     with pytest.raises(ValueError, match=r"tts.jsonl:2: no speech.audio"):
         reference_speech_error(manifest, HearsTwoAsTo())
