@@ -29,11 +29,22 @@ def quickstart(
     minutes: float = typer.Option(15.0, help="Training budget: the stages' step counts scale with it."),
     seed: int = typer.Option(0, help="Random seed of the world and the model."),
     size: str = typer.Option("default", help="Tiny-world size: default or small."),
+    steps: Optional[list[str]] = typer.Option(
+        None, help="STAGE=N: train that stage for N steps in all instead of scaling by --minutes "
+                   "(stage1_align, stage2_sft, stage3_speech); repeatable."),
 ) -> None:
     """Run the whole pipeline on the built-in tiny world (CPU): data, codec, 3 stages, eval, answer."""
-    from nexus_o.quickstart import run_quickstart
+    from nexus_o.quickstart import STAGES, run_quickstart
 
-    run_quickstart(out, minutes=minutes, seed=seed, size=size)
+    totals = {}
+    for spec in steps or []:
+        stage, sep, count = (part.strip() for part in spec.partition("="))
+        if not sep or stage not in STAGES or not count.isdigit() or int(count) < 1:
+            typer.echo(f"error: --steps {spec!r}: expected STAGE=N with N >= 1 and STAGE one of "
+                       f"{', '.join(STAGES)}", err=True)
+            raise typer.Exit(2)
+        totals[stage] = int(count)
+    run_quickstart(out, minutes=minutes, seed=seed, size=size, steps=totals)
 
 
 @app.command()

@@ -30,13 +30,17 @@ STAGES = ("stage1_align", "stage2_sft", "stage3_speech")
 DEFAULT_MINUTES = 15.0
 TTS_JUDGE = "whisper-tiny.en"  # transcribes the model's speech and the reference recordings (tts_wer)
 SECOND_JUDGE = "whisper-base"  # a larger, multilingual Whisper: the second column of the judge table
+CODEC_ENTRIES = 512  # per codebook of the built-in codec (`fit_builtin_codec`'s default)
+CODEC_FRAMES_PER_SECOND = 22050 / 256  # its mel frames (HiFi-GAN's rate and hop)
+MIN_FRAMES_PER_ENTRY = 8  # fewer, and k-means gives codebooks that memorise the clips
 HEADLINE = ("asr_wer", "asr_wer_seen_texts", "asr_wer_unseen_texts", "vqa_accuracy", "tts_wer", "tts_wer_reference",
             "tts_wer_whisper_norm", "tts_wer_reference_whisper_norm", "tts_wer_whisper_base",
             "tts_wer_reference_whisper_base", "minutes")
 
 
-def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: float):
-    """The stage's YAML from configs/tiny, pointed at this run's folders, steps scaled."""
+def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: float, steps: int | None = None):
+    """The stage's YAML from configs/tiny, pointed at this run's folders, steps scaled (or, with
+    `steps`, set to that total, shared by the phases as the YAML shares its own)."""
     from nexus_o.config.loader import load_config
     from nexus_o.train.config import TrainConfig
 
@@ -44,6 +48,8 @@ def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: fl
     if not path.is_file():
         raise FileNotFoundError(f"stage config {path} is missing; run the quickstart from a nexus-o source checkout")
     cfg = load_config(TrainConfig, path)
+    if steps is not None:
+        scale = steps / sum(max(phase.max_steps, 1) for phase in cfg.phases)
     phases = []
     for phase in cfg.phases:
         train, evals = ([str(data / Path(p).name) for p in paths] for paths in (phase.train, phase.eval))
@@ -93,6 +99,28 @@ def _answer_sample(model, data: Path, out: Path) -> dict:
     return {"prompt": sample, "answer_text": reply.text, "answer_wav": str(wav_path)}
 
 
+def _fit_codec(paths: list[Path], codec_dir: Path, seed: int, console: Console) -> None:
+    """Fit the built-in codec on the world's training speech into `codec_dir`; a world with too
+    little speech for the codebooks (the small one) gets the shipped default codec instead, which
+    was fitted on other sentences (benchmarks/codec_roundtrip.py), so no held-out recording is in it."""
+    import soundfile as sf
+
+    from nexus_o.codecs.builtin import default_codec_dir, fit_builtin_codec
+    from nexus_o.codecs.registry import load_codec
+
+    frames = sum(sf.info(p).duration for p in paths) * CODEC_FRAMES_PER_SECOND
+    needed = MIN_FRAMES_PER_ENTRY * CODEC_ENTRIES
+    if frames >= needed:
+        fit_builtin_codec(paths, seed=seed, max_frames=40_000, iters=8).save_pretrained(codec_dir)
+        source = {"source": "fitted", "clips": len(paths), "frames": round(frames)}
+    else:
+        console.print(f"codec: {len(paths)} training clips give {frames:.0f} mel frames, too few for "
+                      f"{CODEC_ENTRIES}-entry codebooks (k-means wants {needed}); using the shipped default codec")
+        load_codec(default_codec_dir()).save_pretrained(codec_dir)
+        source = {"source": "shipped default (fitted on other sentences)", "clips": len(paths), "frames": round(frames)}
+    (codec_dir / "fitted_on.json").write_text(json.dumps(source, indent=1))
+
+
 def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
     """The tts judge table (`nexus_o.eval.reference_speech.judge_table`), cached in eval/tts_judges.json."""
     from nexus_o.eval.reference_speech import judge_table
@@ -134,11 +162,20 @@ def _score(results: dict, task: str) -> float | None:
     return round(score["score"] / 100 if score.get("unit") == "%" else score["score"], 4)
 
 
-def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, size: str = "default") -> dict:
-    """Run every step into `out`; returns (and writes) the report. `minutes` scales the training steps."""
+def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, size: str = "default",
+                   steps: dict[str, int] | None = None) -> dict:
+    """Run every step into `out`; returns (and writes) the report. `minutes` scales the training
+    steps; `steps` ({stage: total steps}) sets a stage's length instead.
+
+    Raises:
+        ValueError: `steps` names an unknown stage or a count below 1.
+    """
     import torch
 
-    from nexus_o.codecs.builtin import fit_builtin_codec
+    steps = dict(steps or {})
+    if bad := {k: v for k, v in steps.items() if k not in STAGES or v < 1}:
+        raise ValueError(f"steps {bad}: each key must be one of {', '.join(STAGES)} with a count >= 1")
+
     from nexus_o.codecs.registry import load_codec
     from nexus_o.eval.runner import run_eval
     from nexus_o.models.ct2_whisper import converted_whisper_base
@@ -166,9 +203,8 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
 
     console.rule("[bold]2/9 codec: fitting the built-in codec")
     codec_dir = out / "codec"
-    if not (codec_dir / "config.json").is_file():
-        paths = sorted((data / "codec_fit").glob("*.wav"))
-        fit_builtin_codec(paths, seed=seed, max_frames=40_000, iters=8).save_pretrained(codec_dir)
+    if not (codec_dir / "fitted_on.json").is_file():  # written last: the codec is complete
+        _fit_codec(sorted((data / "codec_fit").glob("*.wav")), codec_dir, seed, console)
     codec = load_codec(codec_dir)
     step("codec")
 
@@ -187,7 +223,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     model_path = init
     for i, stage in enumerate(STAGES, start=5):
         console.rule(f"[bold]{i}/9 train {stage}")
-        cfg = _stage_config(stage, out, model_path, data, scale)
+        cfg = _stage_config(stage, out, model_path, data, scale, steps.get(stage))
         model_path = run_training(cfg, console)
         step(stage)
 
@@ -217,9 +253,11 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
         "tts_wer_reference_whisper_base": second["seed-tts-whisper"]["reference"],
         "minutes": round((time.perf_counter() - start) / 60, 2),
         "checkpoint": str(model_path), "codec": str(model_path / CODEC_SUBDIR),
+        "codec_fitted_on": json.loads((codec_dir / "fitted_on.json").read_text()),
         "answer_text": answer["answer_text"], "answer_wav": answer["answer_wav"],
         "loss_plots": [str(out / s / "loss.png") for s in STAGES],
         "eval": str(out / "eval" / "results.json"), "seconds_per_step": timings, "seed": seed, "size": size,
+        "minutes_budget": minutes, "steps": steps,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     console.print_json(json.dumps({k: report[k] for k in HEADLINE}))
