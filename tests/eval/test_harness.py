@@ -128,3 +128,37 @@ def test_lmms_loglikelihood_scores_the_continuation_tokens(lmms, tiny):
     assert checked == 2
     two = lmms.loglikelihood([instance("What colour?", 0, target=lambda d: "red square")])
     assert two[0][0] < 0 and isinstance(two[0][1], bool)
+
+
+def test_vlmevalkit_custom_tsv_from_the_tiny_world_drives_the_adapter(tiny, world, tmp_path):
+    """The custom-dataset file VLMEvalKit reads ($LMUData/NAME.tsv), read back the way VLMEvalKit does
+    (pandas, base64 images dumped to files), each line through build_prompt and generate."""
+    import base64
+
+    import pandas as pd
+
+    from nexus_o.eval.harness.vlmevalkit import message_parts, write_vlmevalkit_tsv
+    from nexus_o.eval.tasks import EvalError
+
+    manifest = world[0] / "test" / "vqa.jsonl"
+    with pytest.raises(EvalError, match=r"vqa\.jsonl:1: VLMEvalKit's image datasets take one image and text; "
+                                        r"this line has 1 images, 1 audios"):
+        write_vlmevalkit_tsv(manifest, tmp_path / "NexusTiny.tsv")
+    written, skipped = write_vlmevalkit_tsv(manifest, tmp_path / "NexusTiny.tsv", skip_unsupported=True)
+    data = pd.read_csv(tmp_path / "NexusTiny.tsv", sep="\t")
+    assert list(data.columns) == ["index", "image", "question", "answer"] and len(data) == written > 0 and skipped > 0
+
+    def dump_image(line):  # what VLMEvalKit's ImageBaseDataset.dump_image does for a base64 column
+        path = tmp_path / "images" / f"{line['index']}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(base64.b64decode(line["image"]))
+        return [str(path)]
+
+    model = NexusOVLMEval(model=tiny[0], processor=tiny[1], max_new_tokens=3, dataset_type={"NexusTiny": "VQA"}.get)
+    model.set_dump_image(dump_image)
+    assert model.use_custom_prompt("NexusTiny")
+    for _, line in data.head(2).iterrows():
+        message = model.build_prompt(line, "NexusTiny")
+        assert message[0]["type"] == "image" and message[1]["value"].startswith(line["question"])
+        expected = reply(tiny, {"messages": [{"role": "user", "content": message_parts(message)}]}, 3)
+        assert model.generate(message, dataset="NexusTiny") == expected
