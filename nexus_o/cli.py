@@ -90,7 +90,8 @@ def score(
         None, help="en | zh (wer is en, cer is zh; bleu: target language)."
     ),
     protocol: str = typer.Option(
-        "default", help="default (corpus) | seed-tts (mean per utterance; wer/cer)."
+        "default",
+        help="default (corpus) | seed-tts (mean per utterance; wer/cer) | seed-tts-whisper (the same, Whisper's normaliser).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the score and its counts as JSON."),
 ) -> None:

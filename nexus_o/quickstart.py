@@ -6,7 +6,10 @@ Steps (each skipped when its output already exists, so a killed run picks up whe
 3. targets: encode the stage-3 target speech into codec codes;
 4. model: the tiny world's model (Whisper-base encoder, codec-matched speech decoder);
 5-7. train stages 1, 2, 3 with `configs/tiny/*.yaml`;
-8. evaluate through the evaluation runner (ASR WER, VQA accuracy, TTS WER by Whisper tiny.en);
+8. evaluate through the evaluation runner on the held-out splits (ASR WER on unseen voices, also
+   split by test texts seen / unseen in training; VQA accuracy on unseen images; TTS WER on word
+   pairs never spoken in training) and put each TTS figure beside its judge's floor: two judges
+   (Whisper tiny.en, multilingual Whisper base), two normalisations (Seed-TTS, Whisper's);
 9. answer a sample prompt (an image and a spoken question) with text and a WAV file.
 `report.json` holds the figures, the wall time and the paths.
 """
@@ -26,6 +29,10 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "tiny"
 STAGES = ("stage1_align", "stage2_sft", "stage3_speech")
 DEFAULT_MINUTES = 15.0
 TTS_JUDGE = "whisper-tiny.en"  # transcribes the model's speech and the reference recordings (tts_wer)
+SECOND_JUDGE = "whisper-base"  # a larger, multilingual Whisper: the second column of the judge table
+HEADLINE = ("asr_wer", "asr_wer_seen_texts", "asr_wer_unseen_texts", "vqa_accuracy", "tts_wer", "tts_wer_reference",
+            "tts_wer_whisper_norm", "tts_wer_reference_whisper_norm", "tts_wer_whisper_base",
+            "tts_wer_reference_whisper_base", "minutes")
 
 
 def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: float):
@@ -39,21 +46,23 @@ def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: fl
     cfg = load_config(TrainConfig, path)
     phases = []
     for phase in cfg.phases:
-        train = [str(data / Path(p).name) for p in phase.train]
+        train, evals = ([str(data / Path(p).name) for p in paths] for paths in (phase.train, phase.eval))
         steps = max(1, round(phase.max_steps * scale)) if phase.max_steps > 0 else phase.max_steps
-        phases.append(phase.model_copy(update={"train": train, "max_steps": steps}))
+        phases.append(phase.model_copy(update={"train": train, "eval": evals, "max_steps": steps}))
     model = cfg.model.model_copy(update={"path": str(model_path), "preset": None})
+    eval_steps = max(1, round(cfg.eval_steps * scale)) if cfg.eval_steps else cfg.eval_steps
     return cfg.model_copy(update={"model": model, "phases": phases, "output_dir": str(out / stage),
-                                  "resume": "auto"})
+                                  "resume": "auto", "eval_steps": eval_steps})
 
 
 def _encode_targets(codec, data: Path, console: Console) -> None:
-    """Stage-3 manifests with codes: each `speech.audio` target becomes `speech.codes` (.npy), words kept."""
+    """Stage-3 training and validation manifests with codes: each `speech.audio` target becomes
+    `speech.codes` (.npy), words kept."""
     import soundfile as sf
     import torch
     from tqdm import tqdm
 
-    for name in ("stage3_tts", "stage3_s2s"):
+    for name in ("stage3_tts", "stage3_s2s", "val_tts", "val_s2s"):
         src, dst = data / f"{name}.jsonl", data / f"{name}.codes.jsonl"
         if dst.is_file():
             continue
@@ -84,16 +93,36 @@ def _answer_sample(model, data: Path, out: Path) -> dict:
     return {"prompt": sample, "answer_text": reply.text, "answer_wav": str(wav_path)}
 
 
-def _reference_tts_wer(manifest: Path, eval_dir: Path, judge) -> float:
-    """The tts judge's WER on the target voice's own recordings of the test texts (cached)."""
-    cached = eval_dir / "tts_reference.json"
-    if cached.is_file():
-        return json.loads(cached.read_text())["wer"]
-    from nexus_o.eval.reference_speech import reference_speech_error
+def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
+    """The tts judge table (`nexus_o.eval.reference_speech.judge_table`), cached in eval/tts_judges.json."""
+    from nexus_o.eval.reference_speech import judge_table
+    from nexus_o.synth.asr import get_asr_backend
 
-    wer = round(reference_speech_error(manifest, judge).score, 4)
-    cached.write_text(json.dumps({"wer": wer, "asr": TTS_JUDGE, "manifest": str(manifest)}))
-    return wer
+    cached = eval_dir / "tts_judges.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    records = [json.loads(line) for line in (eval_dir / results["tasks"]["tts"]["predictions"]).read_text().splitlines()]
+    speech = {r["line"]: eval_dir / r["audio"] for r in records}
+    known = {TTS_JUDGE: {r["line"]: r["prediction"] for r in records}}
+    judges = {TTS_JUDGE: judge, SECOND_JUDGE: get_asr_backend(SECOND_JUDGE)}
+    table = judge_table(data / "test" / "tts.jsonl", speech, judges, known=known)
+    cached.write_text(json.dumps(table, indent=1, ensure_ascii=False))
+    return table
+
+
+def _asr_seen_unseen(data: Path, eval_dir: Path, results: dict) -> dict:
+    """ASR WER on the test texts heard in training (from other voices) and on those never heard."""
+    from nexus_o.eval.metrics.asr import error_rate
+
+    unseen = set(json.loads((data / "world.json").read_text())["asr_test_texts"]["unseen_ids"])
+    refs = {json.loads(line)["id"]: json.loads(line)["messages"][-1]["content"]
+            for line in (data / "test" / "asr.jsonl").read_text().splitlines()}
+    records = [json.loads(line) for line in (eval_dir / results["tasks"]["asr"]["predictions"]).read_text().splitlines()]
+    out = {}
+    for name, keep in (("asr_wer_seen_texts", lambda i: i not in unseen), ("asr_wer_unseen_texts", lambda i: i in unseen)):
+        pairs = [(refs[r["id"]], r["prediction"]) for r in records if keep(r["id"])]
+        out[name] = round(error_rate(*zip(*pairs), "en").score, 4) if pairs else None
+    return out
 
 
 def _score(results: dict, task: str) -> float | None:
@@ -167,16 +196,25 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     model.eval()
     judge = get_asr_backend(TTS_JUDGE)  # loads on first use; one model for both scores below
     results = run_eval((model, processor), ["asr", "vqa", "tts"], data / "test", out / "eval", asr_backend=judge)
-    tts_floor = _reference_tts_wer(data / "test" / "tts.jsonl", out / "eval", judge)
+    judged = _judge_speech(data, out / "eval", results, judge)
     step("eval")
 
     console.rule("[bold]9/9 answer a sample prompt")
     answer = _answer_sample(model, data, out)
     step("answer")
 
+    first, second = judged[TTS_JUDGE], judged[SECOND_JUDGE]
     report = {
-        "asr_wer": _score(results, "asr"), "vqa_accuracy": _score(results, "vqa"), "tts_wer": _score(results, "tts"),
-        "tts_wer_reference": tts_floor,
+        "asr_wer": _score(results, "asr"), **_asr_seen_unseen(data, out / "eval", results),
+        "vqa_accuracy": _score(results, "vqa"),
+        # the judge (Whisper tiny.en) on the model's speech and on the real voice, Seed-TTS protocol ...
+        "tts_wer": first["seed-tts"]["model"], "tts_wer_reference": first["seed-tts"]["reference"],
+        # ... and with Whisper's normaliser (numerals and number words alike)
+        "tts_wer_whisper_norm": first["seed-tts-whisper"]["model"],
+        "tts_wer_reference_whisper_norm": first["seed-tts-whisper"]["reference"],
+        "tts_judges": {name: judged[name] for name in (TTS_JUDGE, SECOND_JUDGE)},
+        "tts_wer_whisper_base": second["seed-tts-whisper"]["model"],
+        "tts_wer_reference_whisper_base": second["seed-tts-whisper"]["reference"],
         "minutes": round((time.perf_counter() - start) / 60, 2),
         "checkpoint": str(model_path), "codec": str(model_path / CODEC_SUBDIR),
         "answer_text": answer["answer_text"], "answer_wav": answer["answer_wav"],
@@ -184,7 +222,6 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
         "eval": str(out / "eval" / "results.json"), "seconds_per_step": timings, "seed": seed, "size": size,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    console.print_json(json.dumps({k: report[k] for k in ("asr_wer", "vqa_accuracy", "tts_wer", "tts_wer_reference",
-                                                          "minutes")}))
+    console.print_json(json.dumps({k: report[k] for k in HEADLINE}))
     console.print(f"report: {out / 'report.json'}")
     return report

@@ -159,7 +159,7 @@ class TinyWorldConfig(StrictModel):
     stage2_asr: int = Field(600, ge=0)  # ASR samples mixed into stage 2 (taken from asr_train)
     tts_phrases: int = Field(30, ge=0)  # 2-word phrases spoken by the target voice for training
     tts_val_phrases: int = Field(6, ge=0)
-    tts_test_phrases: int = Field(12, ge=0)
+    tts_test_phrases: int = Field(24, ge=0)  # held out: never spoken in training, not even inside a phrase
     tts_repeats: int = Field(3, gt=0)  # stage-3 TTS lines per text (different instructions)
     tts_spliced: int = Field(400, ge=0)  # phrases spliced from the target voice's word clips, with word timings
     verify_clips: int = Field(24, ge=0)  # clips checked by the ASR round trip (a subset: it is slow)
@@ -197,10 +197,10 @@ TINY_WORLD_SIZES: dict[str, dict] = {
         "test_images": 6,
         "train_speakers": 4,
         "test_speakers": 2,
-        "asr_train": 16,
+        "asr_train": 48,
         "asr_val": 4,
-        "asr_test": 6,
-        "stage2_asr": 4,
+        "asr_test": 8,
+        "stage2_asr": 16,
         "tts_phrases": 2,
         "tts_val_phrases": 1,
         "tts_test_phrases": 1,

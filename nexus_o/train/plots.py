@@ -1,4 +1,4 @@
-"""Loss curves as PNG: one line per phase (and its eval loss where logged)."""
+"""Loss curves as PNG: one line per phase, and its validation loss (dashed, dots) where logged."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def plot_losses(histories: dict[str, list[dict]], path: str | Path, title: str =
         if train:
             ax.plot(*zip(*train), label=f"{phase} train")
         if evals:
-            ax.plot(*zip(*evals), "o--", label=f"{phase} eval")
+            ax.plot(*zip(*evals), "o--", label=f"{phase} validation")
         steps = [h["step"] for h in history if "step" in h]
         offset += max(steps, default=0)
     ax.set_xlabel("step")

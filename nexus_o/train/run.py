@@ -63,6 +63,9 @@ def _training_args(cfg: TrainConfig, phase: PhaseSpec, out: Path) -> TrainingArg
         report_to=[], use_cpu=cpu, ddp_backend="gloo" if cpu and _is_distributed() else None,
         dataloader_num_workers=cfg.dataloader_workers, eval_strategy="steps" if phase.eval and cfg.eval_steps else "no",
         eval_steps=cfg.eval_steps, per_device_eval_batch_size=cfg.batch_size, disable_tqdm=False,
+        # The model's forward takes its targets through **kwargs, where Trainer cannot find them:
+        # name them, or evaluation runs without a loss. Only the validation loss is wanted.
+        label_names=["speech_codes"] if cfg.stage == "stage3_speech" else ["labels"], prediction_loss_only=True,
         ddp_find_unused_parameters=False,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", length_column_name="length")
 

@@ -136,7 +136,7 @@ class _FrameCodec:
 def test_encoded_targets_keep_the_word_timings(tmp_path):
     sf.write(tmp_path / "a.wav", np.zeros(1000, np.float32), 16000)
     words = [{"word": "red", "start": 0.01, "end": 0.05}]
-    for name in ("stage3_tts", "stage3_s2s"):
+    for name in ("stage3_tts", "stage3_s2s", "val_tts", "val_s2s"):
         rows = [{"speech": {"audio": "a.wav", "words": words}}, {"speech": {"audio": "a.wav"}}]
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     _encode_targets(_FrameCodec(), tmp_path, Console(file=io.StringIO()))

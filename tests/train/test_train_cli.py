@@ -34,10 +34,17 @@ def _losses(out: Path, phase: str) -> list[float]:
     return [h["loss"] for h in history if "loss" in h]
 
 
+def _eval_losses(out: Path, phase: str) -> list[float]:
+    history = json.loads((out / phase / "log_history.json").read_text())
+    return [h["eval_loss"] for h in history if "eval_loss" in h]
+
+
 def test_three_stages_two_steps_each(tmp_path, tiny_world):
     s1 = _config(tmp_path / "s1", "stage1_align", {"preset": "tiny"},
-                 [{"name": "align", "train": [str(tiny_world["asr"])], "max_steps": 2}])
+                 [{"name": "align", "train": [str(tiny_world["asr"])], "eval": [str(tiny_world["asr"])],
+                   "max_steps": 2}], eval_steps=1)
     out = _train(s1)
+    assert len(_eval_losses(tmp_path / "s1" / "out", "align")) == 2  # validation loss beside the training loss
     assert "audio_encoder" in out.output and "trainable" in out.output
     s1_final = tmp_path / "s1" / "out" / "final"
     assert (s1_final / "model.safetensors").is_file() and (tmp_path / "s1" / "out" / "loss.png").is_file()
@@ -48,9 +55,10 @@ def test_three_stages_two_steps_each(tmp_path, tiny_world):
     s2_final = tmp_path / "s2" / "out" / "final"
 
     s3 = _config(tmp_path / "s3", "stage3_speech", {"path": str(s2_final), "speech_decoder": TINY_DECODER},
-                 [{"name": "tts", "train": [str(tiny_world["tts"])], "max_steps": 2},
-                  {"name": "s2s", "train": [str(tiny_world["tts"])], "max_steps": 1}])
+                 [{"name": "tts", "train": [str(tiny_world["tts"])], "eval": [str(tiny_world["tts"])], "max_steps": 2},
+                  {"name": "s2s", "train": [str(tiny_world["tts"])], "max_steps": 1}], eval_steps=1)
     _train(s3)
+    assert len(_eval_losses(tmp_path / "s3" / "out", "tts")) == 2  # the speech decoder's validation loss
     from nexus_o.models.loading import load_model
 
     model, _ = load_model(tmp_path / "s3" / "out" / "final")

@@ -1,10 +1,13 @@
 """Word and character error rates (ASR, and TTS intelligibility through an ASR round trip).
 
-Two protocols:
+Three protocols:
 - "default" (ASR benchmarks, paper §4): English WER after Whisper's English normaliser, Mandarin
   CER after `normalize_zh`; corpus level: total edits / total reference units.
 - "seed-tts" (TTS benchmarks): `seed_tts_normalize`, then the mean over utterances of each
   utterance's (S + D + I) / N, words for English and characters for Chinese.
+- "seed-tts-whisper": the Seed-TTS mean over utterances, after the "default" normalisers
+  (Whisper's English normaliser maps "two", "2" and "2." alike), so that a judge writing numerals
+  is not counted wrong for the spelling alone.
 
 Edit counts come from jiwer's alignment. Conventions for degenerate lines:
 - an empty hypothesis scores as all deletions;
@@ -28,7 +31,8 @@ from nexus_o.eval.metrics.inputs import (
 )
 from nexus_o.eval.metrics.normalizers import check_lang, normalize_en, normalize_zh, seed_tts_normalize
 
-PROTOCOLS = ("default", "seed-tts")
+PROTOCOLS = ("default", "seed-tts", "seed-tts-whisper")
+PER_UTTERANCE = ("seed-tts", "seed-tts-whisper")  # protocols that average per-utterance rates
 METRIC_FOR_LANG = {"en": "wer", "zh": "cer"}
 LANG_FOR_METRIC = {"wer": "en", "cer": "zh"}
 
@@ -77,7 +81,7 @@ class ErrorRateResult:
     def summary(self) -> str:
         """One human-readable line, e.g. "wer 10.00% [default, en]: 3 errors / 30 ref words ..."."""
         unit = "words" if self.metric == "wer" else "chars"
-        reduction = "mean over utterances" if self.protocol == "seed-tts" else "corpus"
+        reduction = "mean over utterances" if self.protocol in PER_UTTERANCE else "corpus"
         line = (
             f"{self.metric} {100 * self.score:.2f}% [{self.protocol}, {self.lang}, {reduction}]: "
             f"{self.errors} errors / {self.ref_units} ref {unit} "
@@ -151,7 +155,8 @@ def error_rate(
     Args:
         refs, hyps: raw (unnormalised) texts, one per utterance, same length.
         lang: "en" (WER) or "zh" (CER).
-        protocol: "default" (corpus rate) or "seed-tts" (mean of per-utterance rates).
+        protocol: "default" (corpus rate), "seed-tts" or "seed-tts-whisper" (mean of per-utterance
+            rates; see the module doc).
         ref_name, hyp_name: names used in error messages, e.g. the source files.
 
     Raises:
@@ -182,7 +187,7 @@ def error_rate(
         insertions=sum(c.insertions for c in counts),
         hits=sum(c.hits for c in counts),
     )
-    if protocol == "seed-tts":
+    if protocol in PER_UTTERANCE:
         score = sum(c.errors / c.ref_len for c in counts) / len(counts)
     else:
         score = total.errors / total.ref_len

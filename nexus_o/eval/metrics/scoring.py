@@ -51,7 +51,7 @@ def score_texts(
 
     Args:
         lang: see `resolve_lang`.
-        protocol: "default", or "seed-tts" (wer/cer only: mean per-utterance rate).
+        protocol: "default", or "seed-tts" / "seed-tts-whisper" (wer/cer only: mean per-utterance rate).
         ref_name, hyp_name: names used in error messages.
 
     Returns:

@@ -17,11 +17,13 @@ Layout of DIR (every manifest's paths are relative to its own folder):
                                 spliced phrases, {"audio": wav, "words": [{"word", "start", "end"}, ...]}
     stage3_s2s.jsonl            image + spoken question -> answer text + joe's speech
     val_{asr,vqa,tts,s2s}.jsonl
-    test_{asr,vqa,tts}.jsonl    held-out speakers (asr, vqa) and images (vqa); tts: unseen phrases + words
+    test_{asr,vqa,tts}.jsonl    held-out voices (asr, vqa) and images (vqa); tts: word pairs never spoken
+                                in training (rules: `splits.py`, checked before world.json is written)
     test/{asr,vqa,tts}.jsonl    the same, laid out for `nexus-o eval --data DIR/test`
-    codec_fit/                  joe's clips and some espeak clips (WAV) to fit the codec, + audio.jsonl
+    codec_fit/                  training clips only (joe's and some espeak) to fit the codec, + audio.jsonl
     sample_prompt.json          an image and a spoken question (user turn only)
-    world.json                  vocabulary, speakers, splits, counts (spliced phrases too), ASR pass rates
+    world.json                  vocabulary, speakers, splits, counts (spliced phrases too), ASR pass rates,
+                                test ASR texts seen / unseen in training, what the split checks covered
 
 Everything is a function of the config (seed included): the same files, byte for byte. A killed
 build, started again, redoes only the unfinished clip shards.
@@ -45,6 +47,7 @@ from nexus_o.synth.tiny_world.images import write_image
 from nexus_o.synth.tiny_world.manifests import write_manifests
 from nexus_o.synth.tiny_world.plan import WorldPlan, clip_items, plan_world
 from nexus_o.synth.tiny_world.splice import SplicedPhrase, splice_phrases
+from nexus_o.synth.tiny_world.splits import check_plan, check_world
 from nexus_o.synth.tts import Speaker, SynthesisError
 
 
@@ -99,7 +102,16 @@ def _world_json(plan: WorldPlan, cfg: TinyWorldConfig, counts: dict, dropped: in
         "clips": {"planned": clips.items, "written": clips.lines["manifest"], "failed": clips.lines["rejects"],
                   "samples_dropped": dropped, "audio_hours": summary["audio_hours"]},
         "verification": summary["asr_pass_rate"],
+        "asr_test_texts": _asr_test_texts(plan),
     }
+
+
+def _asr_test_texts(plan: WorldPlan) -> dict:
+    """Test ASR texts seen and unseen in training (a closed vocabulary: most test texts were heard
+    in training from other voices), so ASR can be scored on both separately."""
+    trained = {text for _, text in plan.asr["train"]}
+    unseen = [clip_id for clip_id, text in plan.asr["test"] if text not in trained]
+    return {"seen": len(plan.asr["test"]) - len(unseen), "unseen": len(unseen), "unseen_ids": unseen}
 
 
 def build_world(out_dir: str | Path, cfg: TinyWorldConfig, progress: bool = True) -> dict:
@@ -139,6 +151,7 @@ def build_world(out_dir: str | Path, cfg: TinyWorldConfig, progress: bool = True
     start = time.perf_counter()
     counts, dropped = write_manifests(out, plan, cfg, clips, spliced)
     world = _world_json(plan, cfg, counts, dropped, summary, spliced, skipped)
+    world["splits_checked"] = {"plan": check_plan(plan), "files": check_world(out)}  # raises on a leak
     tmp = out / "world.json.tmp"
     tmp.write_text(json.dumps(world, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out / "world.json")

@@ -162,12 +162,13 @@ def write_manifests(out: Path, plan: WorldPlan, cfg: TinyWorldConfig, clips: dic
 
 
 def _write_codec_fit(out: Path, plan: WorldPlan, cfg: TinyWorldConfig, clips: dict[str, str]) -> int:
-    """codec_fit/: every joe clip and the first `codec_fit_espeak` training ASR clips, as WAV files
-    (hard links where the filesystem allows, else copies) and as a list, codec_fit/audio.jsonl."""
+    """codec_fit/: joe's clips of the training texts and the first `codec_fit_espeak` training ASR
+    clips (training audio only: the codec never sees a held-out recording), as WAV files (hard
+    links where the filesystem allows, else copies) and as a list, codec_fit/audio.jsonl."""
     folder = out / "codec_fit"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    target = sorted(clip_id for clip_id in clips if plan.clips[clip_id].speaker == plan.target)
+    target = sorted(c for c in (plan.target_clip(t) for t in set(plan.tts_texts["train"])) if c in clips)
     espeak = [clip_id for clip_id, _ in plan.asr["train"] if clip_id in clips][: cfg.codec_fit_espeak]
     for clip_id in target + espeak:
         try:

@@ -3,9 +3,11 @@
 Planning is pure and fast (no audio, no pixels), so a resumed build plans exactly the same world.
 Randomness comes from generators keyed by (seed, purpose), never from the order of work.
 
-Splits: train and val speakers/images are drawn from the training pools; test uses held-out
-speakers (disjoint from the training pool) and held-out images (objects seen in training, at
-placements never used for them in training).
+Splits (the rules are in `splits.py`, checked on every plan): train and val speakers/images are
+drawn from the training pools; test uses held-out speakers (whole voices: espeak variants no
+training speaker uses) and held-out images (objects seen in training, at placements never used
+for them in training). The target voice's test texts are word pairs that it never speaks in
+training, not even inside a longer training phrase; its single words are all training texts.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass, field
 from nexus_o.synth.config import TinyWorldConfig
 from nexus_o.synth.tiny_world.images import PLACEMENTS, ImageSpec
 from nexus_o.synth.tiny_world.splice import splice_texts
+from nexus_o.synth.tiny_world.splits import check_plan
 from nexus_o.synth.tiny_world.vocab import QUESTIONS, Vocab, questions_for
-from nexus_o.synth.tts import Speaker, SpeakerSampler, speaker_pool
+from nexus_o.synth.tts import Speaker, SpeakerSampler, held_out_speaker_pools
 
 INPUT_RATE = 16000  # input speech is stored at Whisper's rate; target speech at the voice's own
 
@@ -114,9 +117,9 @@ def plan_world(cfg: TinyWorldConfig) -> WorldPlan:
     from nexus_o.synth.tts.piper import joe_voice_path
 
     vocab = Vocab(tuple(cfg.colours), tuple(cfg.shapes), tuple(cfg.digits))
-    pool = speaker_pool("en", cfg.train_speakers + cfg.test_speakers, seed=cfg.seed, backend="espeak")
+    train_pool, test_pool = held_out_speaker_pools("en", cfg.train_speakers, cfg.test_speakers, cfg.seed, "espeak")
     target = Speaker("piper", joe_voice_path().stem, "en", noise_scale=0.0)  # zero noise: reproducible
-    plan = WorldPlan(vocab, pool[: cfg.train_speakers], pool[cfg.train_speakers :], target)
+    plan = WorldPlan(vocab, train_pool, test_pool, target)
     samplers = {
         "train": SpeakerSampler({"en": plan.train_speakers}, cfg.seed),
         "test": SpeakerSampler({"en": plan.test_speakers}, cfg.seed),
@@ -150,17 +153,18 @@ def plan_world(cfg: TinyWorldConfig) -> WorldPlan:
         raise ValueError(
             f"asked for {n_train + n_val + n_test} distinct TTS phrases; the vocabulary has {len(phrases)}"
         )
+    held_out = phrases[n_train : n_train + n_val + n_test]
     plan.tts_texts = {
         "train": [*vocab.words, *phrases[:n_train]],
-        "val": phrases[n_train : n_train + n_val],
-        "test": [*phrases[n_train + n_val : n_train + n_val + n_test], *vocab.words],
+        "val": held_out[:n_val],
+        "test": held_out[n_val:],
     }
-    held_out = {*plan.tts_texts["val"], *plan.tts_texts["test"]}
-    plan.tts_spliced = splice_texts(vocab, cfg.tts_spliced, held_out, _rng(cfg.seed, "tts-spliced"))
+    plan.tts_spliced = splice_texts(vocab, cfg.tts_spliced, set(held_out), _rng(cfg.seed, "tts-spliced"))
     for text in dict.fromkeys(t for texts in plan.tts_texts.values() for t in texts):
         clip_id = plan.target_clip(text)
         plan.clips[clip_id] = Clip(clip_id, text, target, None)
     _mark_verified(plan, cfg)
+    check_plan(plan)
     return plan
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
+from nexus_o.synth.tiny_world.splits import leaked_texts
 from nexus_o.synth.tiny_world.vocab import Vocab
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class SplicedPhrase:
 
 
 def splice_texts(vocab: Vocab, count: int, exclude: set[str], rng: random.Random) -> list[str]:
-    """Up to `count` distinct phrases, none in `exclude`, in draw order.
+    """Up to `count` distinct phrases, none holding a text of `exclude` word for word, in draw order.
 
     Each draw picks one of five forms with equal odds: "colour shape", "digit colour",
     "colour shape digit", "digit colour shape", or two distinct vocabulary words. Forms the
@@ -70,7 +71,7 @@ def splice_texts(vocab: Vocab, count: int, exclude: set[str], rng: random.Random
             text = " ".join(rng.choice(pool) for pool in form)
         else:
             continue
-        if text not in exclude:
+        if not leaked_texts(exclude, [text]):
             texts.setdefault(text)
     return list(texts)
 

@@ -11,7 +11,14 @@ from nexus_o.synth.tts.base import (
     VoiceSpace,
     sample_speakers,
 )
-from nexus_o.synth.tts.registry import TTS_BACKENDS, SpeakerSampler, TTSRouter, get_tts_backend, speaker_pool
+from nexus_o.synth.tts.registry import (
+    TTS_BACKENDS,
+    SpeakerSampler,
+    TTSRouter,
+    get_tts_backend,
+    held_out_speaker_pools,
+    speaker_pool,
+)
 
 __all__ = [
     "TTS_BACKENDS",
@@ -23,6 +30,7 @@ __all__ = [
     "TTSRouter",
     "VoiceSpace",
     "get_tts_backend",
+    "held_out_speaker_pools",
     "sample_speakers",
     "speaker_pool",
 ]

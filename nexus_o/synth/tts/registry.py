@@ -9,6 +9,7 @@ Names accepted by `get_tts_backend`:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import zlib
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,31 @@ def speaker_pool(language: str, size: int, seed: int, backend: str | TTSBackend 
     if isinstance(backend, str):
         backend = get_tts_backend(backend)
     return sample_speakers(backend.voice_space(language), size, seed)
+
+
+def held_out_speaker_pools(language: str, train: int, test: int, seed: int,
+                           backend: str | TTSBackend = "espeak") -> tuple[list[Speaker], list[Speaker]]:
+    """A training pool and a held-out pool whose voices are disjoint: the backend's variants are
+    split in a seeded order, the held-out pool's share (in proportion to `test`, at least one)
+    is never used by a training speaker, so no held-out speaker's voice + variant is heard in
+    training (pitch and rate alone do not make a new voice).
+
+    Raises:
+        ValueError: a pool size is not positive, the backend has a single variant, or a share
+        of the variants is too small for its pool.
+    """
+    check_language(language)
+    if isinstance(backend, str):
+        backend = get_tts_backend(backend)
+    space = backend.voice_space(language)
+    if len(space.variants) < 2:
+        raise ValueError(f"backend {space.backend!r} has one {language} variant: it cannot hold out whole voices")
+    variants = list(space.variants)
+    random.Random(f"held-out-variants/{seed}").shuffle(variants)
+    n_test = min(len(variants) - 1, max(1, round(len(variants) * test / (train + test))))
+    test_space = dataclasses.replace(space, variants=tuple(variants[:n_test]))
+    train_space = dataclasses.replace(space, variants=tuple(variants[n_test:]))
+    return sample_speakers(train_space, train, seed), sample_speakers(test_space, test, seed + 1)
 
 
 class SpeakerSampler:

@@ -119,3 +119,11 @@ def test_utterance_error_rate():
     assert utterance_error_rate("你好世界", "你好", "zh") == pytest.approx(0.5)
     with pytest.raises(EmptyReferencesError):
         utterance_error_rate("?!", "hi", "en")
+
+
+def test_seed_tts_whisper_compares_numerals_and_number_words_alike():
+    refs, hyps = ["two blue", "seven red"], ["2. blue", "seven, bread"]
+    assert wer(refs, hyps, protocol="seed-tts").score == pytest.approx((1 / 2 + 1 / 2) / 2)
+    whisper = wer(refs, hyps, protocol="seed-tts-whisper")
+    assert whisper.score == pytest.approx((0 + 1 / 2) / 2)  # "2." is "two"; "bread" is still wrong
+    assert "mean over utterances" in whisper.summary()
