@@ -6,5 +6,5 @@
 - `vlmevalkit.NexusOVLMEval`: VLMEvalKit's model interface (`generate(message, dataset)`,
   `use_custom_prompt`, `build_prompt`), and its custom-dataset TSV from a vqa benchmark.
 
-None imports its harness at module level: all import and are tested without it.
+None imports its harness at module level, so each imports without it.
 """
