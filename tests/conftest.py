@@ -1,6 +1,8 @@
-"""Shared fixtures: the tiny preset, built once per session, and small synthetic media."""
+"""Shared fixtures: the tiny preset and the small tiny world, built once per session, and small synthetic media."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +28,16 @@ def tiny():
 
     model, processor = build_preset("tiny", seed=0)
     return model.eval(), processor
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> tuple[Path, dict]:
+    """(folder, build report) of the small tiny world, seed 0; tests must not change its files."""
+    from nexus_o.synth.tiny_world import build_tiny_world
+
+    out = tmp_path_factory.mktemp("tiny_world")
+    report = build_tiny_world(out, seed=0, size="small", progress=False)
+    return out, report
 
 
 @pytest.fixture

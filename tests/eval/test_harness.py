@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
-import types
-from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from nexus_o.eval.harness import lmms_eval as lmms_adapter
-from nexus_o.eval.harness.lmms_eval import (
-    NexusOLmmsModel,
-    lmms_class,
-    register_lmms_eval,
-)
+from nexus_o.eval.harness.lmms_eval import NexusOLmmsModel
 from nexus_o.eval.harness.vlmevalkit import NexusOVLMEval, register_vlmevalkit
 from nexus_o.inference.text import generate_text
 
@@ -32,9 +28,12 @@ def reply(tiny, conversation, max_new_tokens=5) -> str:
 
 
 def test_adapters_import_without_their_harnesses():
-    assert "vlmeval" not in sys.modules and "lmms_eval" not in sys.modules
-    with pytest.raises(ImportError, match="lmms-eval is not installed: pip install lmms-eval"):
-        lmms_class()
+    """Importing the adapters loads neither harness (lmms-eval is installed here, VLMEvalKit is not)."""
+    code = ("import sys, nexus_o.eval.harness.lmms_eval, nexus_o.eval.harness.vlmevalkit, nexus_o.eval.harness.lmms_tasks; "
+            "print(sorted(m for m in ('lmms_eval', 'vlmeval') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert done.stdout.strip() == "[]"
     with pytest.raises(ImportError, match="VLMEvalKit is not installed"):
         register_vlmevalkit(model_path="tiny")
 
@@ -129,40 +128,37 @@ def test_lmms_loglikelihood_scores_the_continuation_tokens(lmms, tiny):
     assert checked == 2
     two = lmms.loglikelihood([instance("What colour?", 0, target=lambda d: "red square")])
     assert two[0][0] < 0 and isinstance(two[0][1], bool)
-    with pytest.raises(NotImplementedError, match="multi-round"):
-        lmms.generate_until_multi_round([])
 
 
-def test_lmms_class_and_registration_with_a_stand_in_lmms_eval(tiny, monkeypatch):
-    """lmms-eval's module layout, as its models and registries use it, faked in sys.modules."""
-    class lmms:
-        def __init__(self):
-            self.task_dict, self._rank, self._world_size = {}, 0, 1
+def test_vlmevalkit_custom_tsv_from_the_tiny_world_drives_the_adapter(tiny, world, tmp_path):
+    """The custom-dataset file VLMEvalKit reads ($LMUData/NAME.tsv), read back the way VLMEvalKit does
+    (pandas, base64 images dumped to files), each line through build_prompt and generate."""
+    import base64
 
-    @dataclass(frozen=True)
-    class ModelManifest:
-        model_id: str
-        simple_class_path: str | None = None
+    import pandas as pd
 
-    manifests, legacy = {}, {}
-    registry_v2 = SimpleNamespace(register_manifest=lambda m, overwrite=False: manifests.setdefault(m.model_id, m))
-    modules = {"lmms_eval": {}, "lmms_eval.api": {}, "lmms_eval.api.model": {"lmms": lmms},
-               "lmms_eval.api.registry": {"register_model": lambda name: lambda cls: legacy.setdefault(name, cls)},
-               "lmms_eval.models": {"MODEL_REGISTRY_V2": registry_v2},
-               "lmms_eval.models.registry_v2": {"ModelManifest": ModelManifest}}
-    for name, attrs in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attrs)
-        monkeypatch.setitem(sys.modules, name, module)
-    lmms_class.cache_clear()
-    try:
-        cls = lmms_adapter.NexusOLmms
-        assert issubclass(cls, lmms) and issubclass(cls, NexusOLmmsModel)
-        assert cls.__module__ + "." + cls.__name__ == lmms_adapter.CLASS_PATH
-        built = cls(model=tiny[0], processor=tiny[1], device="cpu")
-        assert built.task_dict == {} and built.rank == 0 and built.world_size == 1
-        assert register_lmms_eval("nexus_o") == "nexus_o"
-        assert manifests["nexus_o"].simple_class_path == "nexus_o.eval.harness.lmms_eval.NexusOLmms"
-        assert legacy["nexus_o"] is cls
-    finally:
-        lmms_class.cache_clear()
+    from nexus_o.eval.harness.vlmevalkit import message_parts, write_vlmevalkit_tsv
+    from nexus_o.eval.tasks import EvalError
+
+    manifest = world[0] / "test" / "vqa.jsonl"
+    with pytest.raises(EvalError, match=r"vqa\.jsonl:1: VLMEvalKit's image datasets take one image and text; "
+                                        r"this line has 1 images, 1 audios"):
+        write_vlmevalkit_tsv(manifest, tmp_path / "NexusTiny.tsv")
+    written, skipped = write_vlmevalkit_tsv(manifest, tmp_path / "NexusTiny.tsv", skip_unsupported=True)
+    data = pd.read_csv(tmp_path / "NexusTiny.tsv", sep="\t")
+    assert list(data.columns) == ["index", "image", "question", "answer"] and len(data) == written > 0 and skipped > 0
+
+    def dump_image(line):  # what VLMEvalKit's ImageBaseDataset.dump_image does for a base64 column
+        path = tmp_path / "images" / f"{line['index']}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(base64.b64decode(line["image"]))
+        return [str(path)]
+
+    model = NexusOVLMEval(model=tiny[0], processor=tiny[1], max_new_tokens=3, dataset_type={"NexusTiny": "VQA"}.get)
+    model.set_dump_image(dump_image)
+    assert model.use_custom_prompt("NexusTiny")
+    for _, line in data.head(2).iterrows():
+        message = model.build_prompt(line, "NexusTiny")
+        assert message[0]["type"] == "image" and message[1]["value"].startswith(line["question"])
+        expected = reply(tiny, {"messages": [{"role": "user", "content": message_parts(message)}]}, 3)
+        assert model.generate(message, dataset="NexusTiny") == expected

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-import torch
 from PIL import Image, ImageDraw
 
 from nexus_o.eval import runner
@@ -15,9 +14,7 @@ from nexus_o.eval.metrics import bleu, parse_answer_line, wer
 from nexus_o.eval.runner import run_eval
 from nexus_o.eval.tasks import EvalError
 from tests.conftest import tone
-
-TTS_DECODER = {"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64, "num_codebooks": 4,
-               "codebook_size": 67, "codec_entries": 64, "llm_hidden_size": 64, "max_steps": 128}
+from tests.eval.fakes import FixedASR
 
 
 def _line(prompt: str, answer: str, **extra) -> dict:
@@ -53,19 +50,6 @@ def write_benchmarks(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory) -> Path:
     return write_benchmarks(tmp_path_factory.mktemp("bench"))
-
-
-class FixedASR:
-    """An ASR backend that hears the same words whatever it is given."""
-
-    name, languages = "fixed", ("en",)
-
-    def __init__(self, text: str = "digit one"):
-        self.text, self.calls = text, 0
-
-    def transcribe(self, wav, sample_rate, language=None):
-        self.calls += 1
-        return type("T", (), {"text": self.text})()
 
 
 def count_generate(monkeypatch, model, fail_after: int | None = None) -> list[int]:
@@ -181,26 +165,6 @@ def test_bad_input_gives_clear_errors(tiny, bench, tmp_path):
     bad.write_text(json.dumps(_line("<audio>Hi", "hello", audios=["missing.wav"])) + "\n")
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: .*missing\.wav"):
         run_eval(tiny, f"asr={bad}", None, tmp_path, progress=False)
-
-
-@pytest.fixture(scope="module")
-def speaking_tiny():
-    """The tiny preset with a speech decoder and a codec that renders each frame as a tone."""
-    from nexus_o.models.loading import build_preset
-
-    class ToneCodec:
-        name, sample_rate, samples_per_frame, num_codebooks, codebook_size = "tone", 16000, 160, 4, 64
-        frame_rate = 100.0
-
-        def decode(self, codes):  # [B, K, T] -> [B, 1, T * 160]
-            t = torch.arange(self.samples_per_frame) / self.sample_rate
-            pitch = 100.0 + 10.0 * codes[:, 0].float()
-            return (0.3 * torch.sin(2 * torch.pi * pitch[..., None] * t)).reshape(codes.shape[0], 1, -1)
-
-    model, processor = build_preset("tiny", seed=0)
-    model.add_speech_decoder(TTS_DECODER)
-    model.attach(processor, ToneCodec())
-    return model.eval(), processor
 
 
 def test_tts_scores_the_models_transcribed_speech(speaking_tiny, bench, tmp_path):

@@ -1,17 +1,30 @@
-"""lmms-eval adapter: a NEXUS-O model behind lmms-eval's `lmms` model interface.
+"""lmms-eval adapter: a NEXUS-O model behind lmms-eval's model interfaces (lmms-eval 0.7).
 
-lmms-eval (`python -m lmms_eval --model NAME --model_args k=v,... --tasks mme,...`) hands a model
-lists of `Instance` requests whose `.args` are, for ``generate_until``,
-``(context, gen_kwargs, doc_to_visual, doc_id, task, split)`` and, for ``loglikelihood``,
-``(context, continuation or doc_to_target, doc_to_visual, doc_id, task, split)``; the media of a
-request are ``doc_to_visual(self.task_dict[task][split][doc_id])``: PIL images, video or audio
-paths, or ``{"array", "sampling_rate"}`` audio dicts.
+lmms-eval (`lmms-eval --model nexus_o --model_args pretrained=DIR --tasks mme,...`) drives a model
+in one of two modes, and the model id `nexus_o` offers both:
 
-`NexusOLmmsModel` implements that interface without importing lmms-eval. lmms-eval only accepts
-subclasses of its `lmms`, so `NexusOLmms` (this module's attribute, built on first access with
-lmms-eval installed) mixes the two, and `register_lmms_eval` registers it by its import path.
-`python -m nexus_o.eval.harness.lmms_eval ARGS` is lmms-eval's own CLI with the model `nexus_o`
-registered. Multi-round generation (`generate_until_multi_round`) is not supported.
+- **chat** (the default for a model that has one; `NexusOLmmsChat`): a request's `.args` are
+  ``(context, doc_to_messages, gen_kwargs, doc_id, task, split)``; ``doc_to_messages(doc)`` gives
+  the whole conversation, system turns and interleaved media included, as lmms-eval's
+  `ChatMessages` (`{"role", "content": [{"type": "text", "text"} | {"type": "image" | "audio" |
+  "video", "url"}]}`). That is how omni models see a benchmark as it was written.
+- **simple** (``--force_simple``; `NexusOLmms`): ``generate_until`` requests are ``(context,
+  gen_kwargs, doc_to_visual, doc_id, task, split)`` and ``loglikelihood`` requests ``(context,
+  continuation or doc_to_target, doc_to_visual, doc_id, task, split)``; media are
+  ``doc_to_visual(doc)``: PIL images, media paths, or ``{"array", "sampling_rate"}`` audio.
+  Log-likelihood (multiple-choice by scoring) tasks need this mode.
+
+Both run multi-round tasks (``generate_until_multi_round``): the task's ``doc_to_text`` (simple)
+or ``doc_to_messages`` (chat), called with ``round_idx`` and the replies so far, words each round
+and says when to stop, as lmms-eval's own models drive it; the result of a request is its list of
+replies, one a round.
+
+Registration is lmms-eval's own: the ``lmms_eval.models`` entry point of this package
+(`lmms_manifest`, pyproject.toml) when nexus-o is installed, or `register_lmms_eval()` into
+lmms-eval's manifest registry from Python. `python -m nexus_o.eval.harness.lmms_eval ARGS` is
+lmms-eval's own CLI with the model registered. lmms-eval only accepts subclasses of its `lmms`
+class; this module builds them on first access (`NexusOLmms`, `NexusOLmmsChat`), so it imports
+without lmms-eval.
 """
 
 from __future__ import annotations
@@ -27,11 +40,13 @@ from tqdm.auto import tqdm
 
 MODULE = "nexus_o.eval.harness.lmms_eval"  # not __name__: that is "__main__" under `python -m`
 CLASS_PATH = f"{MODULE}.NexusOLmms"
+CHAT_CLASS_PATH = f"{MODULE}.NexusOLmmsChat"
 DEFAULT_NAME = "nexus_o"
+MAX_ROUNDS = 64  # a multi-round task that never says "stop" is a task bug, not a long conversation
 
 
 class NexusOLmmsModel:
-    """lmms-eval model over a NEXUS-O model.
+    """lmms-eval model over a NEXUS-O model (simple mode; `NexusOLmmsChatModel` is the chat mode).
 
     pretrained: checkpoint folder or preset name (`load_model`); or pass a loaded `model` and
     `processor`. batch_size: requests per generation batch. max_new_tokens: default reply limit
@@ -76,36 +91,51 @@ class NexusOLmmsModel:
         return self._world_size
 
     # -- requests --------------------------------------------------------------------------------
-    def _conversation(self, context: str, doc_to_visual, doc_id, task: str, split: str) -> dict:
-        visuals = doc_to_visual(self.task_dict[task][split][doc_id]) if doc_to_visual is not None else []
+    def _doc(self, task: str, split: str, doc_id):
+        return self.task_dict[task][split][doc_id]
+
+    def _conversation(self, context: str, visuals) -> dict:
+        """A one-turn conversation: the media parts, then the context (minus LLaVA's "<image>" marks)."""
         if visuals is not None and not isinstance(visuals, (list, tuple)):
             visuals = [visuals]
         parts = [visual_part(v) for v in (visuals or []) if v is not None]
-        # lmms-eval contexts written for LLaVA carry "<image>" markers; our media parts come first.
         parts.append({"type": "text", "text": context.replace("<image>", "").strip()})
         return {"messages": [{"role": "user", "content": parts}]}
 
-    def generate_until(self, requests) -> list[str]:
-        """Greedy (or, with temperature > 0 and do_sample, sampled) replies cut at the `until` strings."""
+    def _request_conversation(self, args: tuple) -> dict:
+        context, _, doc_to_visual, doc_id, task, split = args
+        visuals = doc_to_visual(self._doc(task, split, doc_id)) if doc_to_visual is not None else []
+        return self._conversation(context, visuals)
+
+    def _reply(self, conversations: list[dict], gen_kwargs: dict) -> list[str]:
+        """Replies to a batch of conversations under one set of gen_kwargs, cut at its `until` strings."""
         from nexus_o.inference.text import generate_text
 
+        max_new_tokens, until, options = generation_options(gen_kwargs, self.max_new_tokens)
+        replies = []
+        for text in generate_text(self.model, self.processor, conversations, max_new_tokens, **options):
+            for stop in until:
+                text = text.split(stop)[0]
+            replies.append(text)
+        return replies
+
+    def generate_until(self, requests) -> list[str]:
+        """Greedy (or, with temperature > 0 and do_sample, sampled) replies cut at the `until` strings."""
         replies: list[str] = []
         batch: list = []
         bar = tqdm(total=len(requests), desc="nexus-o responding", disable=self.rank != 0)
 
+        def gen_kwargs_of(request) -> dict:
+            return request.args[2] if not self.is_simple else request.args[1]
+
         def flush():
-            gen_kwargs = batch[0].args[1]
-            max_new_tokens, until, options = generation_options(gen_kwargs, self.max_new_tokens)
-            conversations = [self._conversation(r.args[0], *r.args[2:]) for r in batch]
-            for text in generate_text(self.model, self.processor, conversations, max_new_tokens, **options):
-                for stop in until:
-                    text = text.split(stop)[0]
-                replies.append(text)
+            conversations = [self._request_conversation(r.args) for r in batch]
+            replies.extend(self._reply(conversations, gen_kwargs_of(batch[0])))
             bar.update(len(batch))
             batch.clear()
 
         for request in requests:
-            if batch and (len(batch) == self.batch_size or _key(request.args[1]) != _key(batch[0].args[1])):
+            if batch and (len(batch) == self.batch_size or _key(gen_kwargs_of(request)) != _key(gen_kwargs_of(batch[0]))):
                 flush()
             batch.append(request)
         if batch:
@@ -113,15 +143,41 @@ class NexusOLmmsModel:
         bar.close()
         return replies
 
+    def generate_until_multi_round(self, requests) -> list[list[str]]:
+        """Per request, the reply of every round. Round 0 is the request itself; from round 1 on the
+        task's ``doc_to_text(doc, previous_output=..., round_idx=k, previous_round_info=...)`` returns
+        ``(visuals, context, terminal, previous_output, round_info)``; a terminal round ends it."""
+        out = []
+        for request in tqdm(requests, desc="nexus-o multi-round", disable=self.rank != 0):
+            context, gen_kwargs, doc_to_visual, doc_to_text, doc_id, task, split = request.args
+            doc = self._doc(task, split, doc_id)
+            gen_kwargs = dict(gen_kwargs)
+            visuals = doc_to_visual(doc) if doc_to_visual is not None else []
+            rounds: list[str] = []
+            info = None
+            for round_idx in range(MAX_ROUNDS + 1):
+                if round_idx:
+                    payload = doc_to_text(doc, previous_output=list(rounds), round_idx=round_idx,
+                                          previous_round_info=info)
+                    visuals, context, terminal, previous, info = _round_payload(payload, task, round_idx, 5)
+                    rounds = list(previous) if previous is not None else rounds
+                    if terminal:
+                        break
+                rounds.append(self._reply([self._conversation(context, visuals)], gen_kwargs)[0])
+            else:
+                raise RuntimeError(f"task {task!r} gave no terminal signal after {MAX_ROUNDS} rounds")
+            out.append(rounds)
+        return out
+
     @torch.inference_mode()
     def loglikelihood(self, requests) -> list[tuple[float, bool]]:
         """(sum of log p(continuation tokens | prompt), whether greedy decoding would produce them)."""
         out = []
         for request in tqdm(requests, desc="nexus-o loglikelihood", disable=self.rank != 0):
             context, target, doc_to_visual, doc_id, task, split = request.args
-            continuation = target if isinstance(target, str) else target(self.task_dict[task][split][doc_id])
-            out.append(self.continuation_logprob(self._conversation(context, doc_to_visual, doc_id, task, split),
-                                                 continuation))
+            continuation = target if isinstance(target, str) else target(self._doc(task, split, doc_id))
+            conversation = self._request_conversation((context, None, doc_to_visual, doc_id, task, split))
+            out.append(self.continuation_logprob(conversation, continuation))
         return out
 
     def continuation_logprob(self, conversation: dict, continuation: str) -> tuple[float, bool]:
@@ -139,9 +195,85 @@ class NexusOLmmsModel:
         logprobs = logits.log_softmax(-1).gather(-1, cont[0, :, None])[:, 0]
         return float(logprobs.sum()), bool((logits.argmax(-1) == cont[0]).all())
 
-    def generate_until_multi_round(self, requests) -> list[str]:
-        raise NotImplementedError("nexus-o's lmms-eval adapter does not support multi-round generation tasks "
-                                  "(generate_until_multi_round); use single-round tasks")
+
+class NexusOLmmsChatModel(NexusOLmmsModel):
+    """Chat mode: requests carry the task's ``doc_to_messages``; the conversation goes in as written."""
+
+    is_simple = False
+
+    def _request_conversation(self, args: tuple) -> dict:
+        _, doc_to_messages, _, doc_id, task, split = args
+        return {"messages": chat_messages(doc_to_messages(self._doc(task, split, doc_id)), f"{task}[{doc_id}]")}
+
+    def generate_until_multi_round(self, requests) -> list[list[str]]:
+        """Per request, the reply of every round. From round 1 on, ``doc_to_messages(doc, round_idx=k,
+        previous_output=..., previous_round_info=...)`` returns ``(messages, terminal, previous_output,
+        round_info)``, lmms-eval's chat-mode round protocol."""
+        out = []
+        for request in tqdm(requests, desc="nexus-o multi-round", disable=self.rank != 0):
+            _, doc_to_messages, gen_kwargs, doc_id, task, split = request.args
+            doc, where = self._doc(task, split, doc_id), f"{task}[{doc_id}]"
+            messages, rounds, info = doc_to_messages(doc), [], None
+            for round_idx in range(MAX_ROUNDS + 1):
+                if round_idx:
+                    payload = doc_to_messages(doc, round_idx=round_idx, previous_output=list(rounds),
+                                              previous_round_info=info)
+                    messages, terminal, previous, info = _round_payload(payload, task, round_idx, 4)
+                    rounds = list(previous) if previous is not None else rounds
+                    if terminal:
+                        break
+                conversation = {"messages": chat_messages(messages, f"{where} round {round_idx}")}
+                rounds.append(self._reply([conversation], dict(gen_kwargs))[0])
+            else:
+                raise RuntimeError(f"task {task!r} gave no terminal signal after {MAX_ROUNDS} rounds")
+            out.append(rounds)
+        return out
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError("lmms-eval builds log-likelihood requests only for simple models; run "
+                                  "such tasks with --force_simple (nexus_o's simple mode)")
+
+
+def _round_payload(payload, task: str, round_idx: int, size: int) -> tuple:
+    if not (isinstance(payload, tuple) and len(payload) == size):
+        raise ValueError(f"task {task!r}, round {round_idx}: the round function must return a {size}-tuple "
+                         f"(lmms-eval's multi-round protocol), got {type(payload).__name__}")
+    return payload
+
+
+def chat_messages(messages, where: str) -> list[dict]:
+    """lmms-eval `ChatMessages` (or their dicts) -> our chat messages, content parts kept in order.
+
+    Parts: ``{"type": "text", "text"}`` as is; ``{"type": "image" | "audio" | "video", "url": X}``
+    -> ``{"type": kind, kind: X}`` (PIL image, media path, ``{"array", "sampling_rate"}`` audio).
+    """
+    if hasattr(messages, "messages"):  # a ChatMessages object
+        messages = messages.messages
+    out = []
+    for m, message in enumerate(messages):
+        if hasattr(message, "model_dump"):
+            message = message.model_dump()
+        content = message.get("content")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        parts = []
+        for p, part in enumerate(content or []):
+            if hasattr(part, "model_dump"):
+                part = part.model_dump()
+            kind = part.get("type")
+            if kind == "text":
+                parts.append({"type": "text", "text": part["text"]})
+            elif kind in ("image", "audio", "video"):
+                source = part.get("url")
+                if isinstance(source, dict) and ("video_start" in source or "video_end" in source):
+                    raise ValueError(f"{where}: message {m} part {p}: video clips with start/end times are not "
+                                     f"supported; cut the clip and pass its path")
+                parts.append({"type": kind, kind: source})
+            else:
+                raise ValueError(f"{where}: message {m} part {p} has type {kind!r}; expected text, image, audio "
+                                 f"or video")
+        out.append({"role": message["role"], "content": parts})
+    return out
 
 
 def visual_part(visual) -> dict:
@@ -176,41 +308,53 @@ def _key(gen_kwargs: dict) -> str:
     return json.dumps(gen_kwargs, sort_keys=True, default=str)
 
 
-@cache
-def lmms_class() -> type:
-    """`NexusOLmmsModel` mixed with lmms-eval's `lmms` base class (lmms-eval must be installed)."""
+def _lmms_base() -> type:
     try:
         from lmms_eval.api.model import lmms
     except ImportError as err:
-        raise ImportError("lmms-eval is not installed: pip install lmms-eval (or git clone "
-                          "https://github.com/EvolvingLMMs-Lab/lmms-eval && pip install -e lmms-eval)") from err
-    return type("NexusOLmms", (NexusOLmmsModel, lmms), {"__module__": MODULE, "__qualname__": "NexusOLmms"})
+        raise ImportError("lmms-eval is not installed: bash scripts/install.sh installs it (pip install "
+                          "--no-deps lmms-eval==0.7.3 plus nexus-o[harness]; see docs/harnesses.md)") from err
+    return lmms
+
+
+@cache
+def lmms_class() -> type:
+    """`NexusOLmmsModel` mixed with lmms-eval's `lmms` base class (lmms-eval must be installed)."""
+    return type("NexusOLmms", (NexusOLmmsModel, _lmms_base()), {"__module__": MODULE, "__qualname__": "NexusOLmms"})
+
+
+@cache
+def lmms_chat_class() -> type:
+    """`NexusOLmmsChatModel` mixed with lmms-eval's `lmms` base class."""
+    return type("NexusOLmmsChat", (NexusOLmmsChatModel, _lmms_base()),
+                {"__module__": MODULE, "__qualname__": "NexusOLmmsChat"})
 
 
 def __getattr__(name: str):
-    # PEP 562: `NexusOLmms` exists as an importable class path only once lmms-eval is importable.
+    # PEP 562: the class paths exist once lmms-eval is importable.
     if name == "NexusOLmms":
         return lmms_class()
+    if name == "NexusOLmmsChat":
+        return lmms_chat_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def lmms_manifest(name: str = DEFAULT_NAME):
+    """lmms-eval's `ModelManifest` for nexus-o: chat and simple classes, by import path.
+
+    The target of this package's ``lmms_eval.models`` entry point, which lmms-eval loads at import.
+    """
+    from lmms_eval.models.registry_v2 import ModelManifest
+
+    return ModelManifest(model_id=name, simple_class_path=CLASS_PATH, chat_class_path=CHAT_CLASS_PATH)
+
+
 def register_lmms_eval(name: str = DEFAULT_NAME) -> str:
-    """Register `NexusOLmms` with lmms-eval under `name` (both of its registry generations)."""
-    cls = lmms_class()
-    try:  # lmms-eval with the manifest registry (2025+)
-        from lmms_eval.models import MODEL_REGISTRY_V2
-        from lmms_eval.models.registry_v2 import ModelManifest
+    """Register nexus-o in lmms-eval's model registry under `name` (for an uninstalled checkout)."""
+    _lmms_base()
+    from lmms_eval.models import MODEL_REGISTRY_V2
 
-        MODEL_REGISTRY_V2.register_manifest(ModelManifest(model_id=name, simple_class_path=CLASS_PATH), overwrite=True)
-    except ImportError:
-        from lmms_eval.models import AVAILABLE_MODELS
-
-        AVAILABLE_MODELS[name] = CLASS_PATH
-    try:
-        from lmms_eval.api.registry import register_model
-    except ImportError:
-        return name
-    register_model(name)(cls)
+    MODEL_REGISTRY_V2.register_manifest(lmms_manifest(name), overwrite=True)
     return name
 
 

@@ -11,7 +11,8 @@ A message is VLMEvalKit's interleaved list `[{"type": "image", "value": path}, {
 "value": "..."}]` (also accepted: a string, a list of strings where file paths become media, or a
 single dict). Types: text, image, video, and audio (our model hears too). The class does not
 inherit VLMEvalKit's `BaseModel`, so it imports without VLMEvalKit; it implements the methods
-VLMEvalKit's inference loop calls. `register_vlmevalkit` adds it to VLMEvalKit's registry.
+VLMEvalKit's inference loop calls. `register_vlmevalkit` adds it to VLMEvalKit's registry;
+`write_vlmevalkit_tsv` turns a local vqa benchmark into a VLMEvalKit custom dataset file.
 
 Custom prompts follow the convention of VLMEvalKit's Qwen2-VL family (the backbone we extend):
 multiple-choice lines list their options and ask for the letter; yes/no lines ask for yes or no;
@@ -154,6 +155,47 @@ def message_parts(message: list[dict]) -> list[dict]:
     """VLMEvalKit items -> our chat content parts ({"type": "image", "image": path}, {"type": "text", ...})."""
     return [{"type": "text", "text": str(item["value"])} if item["type"] == "text"
             else {"type": item["type"], item["type"]: item["value"]} for item in message]
+
+
+TSV_COLUMNS = ("index", "image", "question", "answer")
+
+
+def write_vlmevalkit_tsv(manifest: str | Path, tsv: str | Path, *, limit: int | None = None,
+                         skip_unsupported: bool = False) -> tuple[int, int]:
+    """A `nexus-o eval` vqa manifest -> a VLMEvalKit custom VQA dataset file (`$LMUData/<NAME>.tsv`).
+
+    VLMEvalKit reads a dataset it does not know from `LMUData/<NAME>.tsv`, tab-separated, with
+    columns index, image (the image file, base64), question, answer. A line must hold exactly one
+    image and no audio or video (VLMEvalKit's image datasets carry nothing else); other lines are
+    errors naming file:line, or skipped with `skip_unsupported`. The answer is the first acceptable
+    one. Returns (lines written, lines skipped).
+    """
+    import base64
+    import csv
+
+    from nexus_o.eval.metrics import parse_answer_line
+    from nexus_o.eval.runner import load_items
+    from nexus_o.eval.tasks import EvalError, get_task
+
+    rows, skipped = [], 0
+    for item in load_items(get_task("vqa"), Path(manifest), limit):
+        media = {k: item.prompt[k] for k in ("images", "videos", "audios") if item.prompt[k]}
+        if list(media) != ["images"] or len(media["images"]) != 1:
+            if skip_unsupported:
+                skipped += 1
+                continue
+            raise EvalError(f"{manifest}:{item.line}: VLMEvalKit's image datasets take one image and text; this "
+                            f"line has {', '.join(f'{len(v)} {k}' for k, v in media.items()) or 'no media'}")
+        question = "".join(str(m["content"]) for m in item.prompt["messages"] if m["role"] == "user")
+        rows.append({"index": len(rows), "image": base64.b64encode(Path(media["images"][0]).read_bytes()).decode(),
+                     "question": question.replace("<image>", "").strip(),
+                     "answer": parse_answer_line(item.reference, f"{manifest}:{item.line}")[0]})
+    Path(tsv).parent.mkdir(parents=True, exist_ok=True)
+    with open(tsv, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TSV_COLUMNS, delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows), skipped
 
 
 def register_vlmevalkit(name: str = "NEXUS-O", registry: dict | None = None, **kwargs) -> dict:

@@ -6,13 +6,15 @@
 "pocketsphinx"          PocketSphinx with its packaged en-us model (English)
 "faster-whisper:DIR"    any CTranslate2 Whisper folder
 "transformers:DIR"      any local transformers Whisper checkpoint folder
+"paraformer:DIR"        a local FunASR Paraformer folder (Seed-TTS eval's Chinese judge; needs funasr)
 """
 
 from __future__ import annotations
 
 from nexus_o.synth.asr.base import ASRBackend
 
-ASR_BACKENDS = ("whisper-tiny.en", "whisper-base", "pocketsphinx", "faster-whisper:DIR", "transformers:DIR")
+ASR_BACKENDS = ("whisper-tiny.en", "whisper-base", "pocketsphinx", "faster-whisper:DIR", "transformers:DIR",
+                "paraformer:DIR")
 
 
 def get_asr_backend(spec: str, cpu_threads: int = 0) -> ASRBackend:
@@ -45,4 +47,8 @@ def get_asr_backend(spec: str, cpu_threads: int = 0) -> ASRBackend:
         from nexus_o.synth.asr.transformers_whisper import TransformersWhisperBackend
 
         return TransformersWhisperBackend(arg, name=spec)
+    if name == "paraformer" and arg:
+        from nexus_o.synth.asr.paraformer import ParaformerBackend
+
+        return ParaformerBackend(arg, name=spec)
     raise ValueError(f"unknown ASR backend {spec!r}; expected one of {', '.join(ASR_BACKENDS)}")
