@@ -180,7 +180,7 @@ def test_worker_capacity_order_and_timeout():
         worker = ModelWorker(max_waiting=1)
         gate, entered = threading.Event(), threading.Event()
 
-        def slow():
+        def slow(token):
             entered.set()
             gate.wait(5)
             yield "slow"
@@ -188,16 +188,16 @@ def test_worker_capacity_order_and_timeout():
         loop = asyncio.get_running_loop()
         first = worker.submit(slow)
         await asyncio.to_thread(entered.wait, 5)
-        second = worker.submit(lambda: iter(["a", "b"]))
+        second = worker.submit(lambda token: iter(["a", "b"]))
         with pytest.raises(QueueFullError):
-            worker.submit(lambda: iter(["c"]))
+            worker.submit(lambda token: iter(["c"]))
         with pytest.raises(JobTimeout):
             async for _ in first.items(loop.time() + 0.05):
                 pass
         gate.set()
         assert [x async for x in second.items(loop.time() + 5)] == ["a", "b"]
 
-        def broken():
+        def broken(token):
             raise ValueError("bad input")
             yield  # unreachable: makes this function a generator
 
