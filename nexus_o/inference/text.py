@@ -26,13 +26,34 @@ def as_conversations(conversations: list | dict) -> list:
     return list(conversations)
 
 
+def check_texts(conversation: list | dict, index: int | None = None) -> None:
+    """Raise ValueError naming the field (messages[i].content[j].text) of text the tokenizer cannot
+    take: lone UTF-16 surrogates, which Python strings may hold but UTF-8 cannot encode."""
+    messages = conversation.get("messages", []) if isinstance(conversation, dict) else conversation
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            fields = [(f"messages[{i}].content", content)]
+        else:
+            fields = [(f"messages[{i}].content[{j}].text", part["text"]) for j, part in enumerate(content or [])
+                      if isinstance(part, dict) and isinstance(part.get("text"), str)]
+        for where, text in fields:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                batch = "" if index is None else f" (conversation {index} of the batch)"
+                raise ValueError(f"{where}{batch} cannot be tokenized: {err.reason} ({text[err.start:err.end]!r} "
+                                 f"at character {err.start})") from None
+
+
 def prepare_inputs(model, processor, conversations: list | dict, max_new_tokens: int, *,
                    base_dir: str | Path | None = None, max_prompt_tokens: int | None = None,
                    add_generation_prompt: bool = True) -> BatchFeature:
     """Processor inputs for generation, after the length checks.
 
-    Each conversation's rendered text is checked against a lower bound first (cheap), then the
-    processed batch row by row (media placeholders expanded) with `max_new_tokens` after it.
+    Each conversation's texts must be tokenizable (`check_texts`) and its rendered text is checked
+    against a lower bound on its length first (cheap), then the processed batch row by row (media
+    placeholders expanded) with `max_new_tokens` after it.
     Returns the processor's `BatchFeature` (on CPU): input_ids [B, L], attention_mask [B, L], ...
     Raises `ContextLengthError` (a ValueError; its `index` names the conversation in a batch).
     """
@@ -40,6 +61,7 @@ def prepare_inputs(model, processor, conversations: list | dict, max_new_tokens:
     batch_list = as_conversations(conversations)
     several = len(batch_list) > 1
     for i, conversation in enumerate(batch_list):
+        check_texts(conversation, index=i if several else None)
         text = processor.apply_chat_template(conversation, add_generation_prompt=add_generation_prompt,
                                              tokenize=False)
         limits.check_text(text, processor.tokenizer, index=i if several else None)
