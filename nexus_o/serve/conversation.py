@@ -116,12 +116,19 @@ def _text_fields(request: ChatCompletionRequest):
 
 
 def _check_texts(request: ChatCompletionRequest, engine: ChatEngine, settings: ServeSettings) -> None:
-    """Every text field is tokenizable and free of reserved tokens, and all of them together cannot be
-    over the prompt limit (a character bound: no tokenizing, so a megabyte is refused at once)."""
+    """Every text field is tokenizable and free of reserved tokens, and the prompt they make cannot
+    be over the limit: a bound from the characters of the rendered text alone (no tokenizing, no
+    media), so that a megabyte of text or twenty thousand messages are refused at once."""
     reserved = engine.reserved_tokens()
-    texts = [_check_text(text, reserved, param) for param, text in _text_fields(request)]
+    for param, text in _text_fields(request):
+        _check_text(text, reserved, param)
+    text_only = [{"role": "system" if m.role == "developer" else m.role,
+                  "content": m.content if isinstance(m.content, str) else
+                  [{"type": "text", "text": p.text if isinstance(p, TextPart) else p.refusal}
+                   for p in m.content or [] if isinstance(p, (TextPart, RefusalPart))]}
+                 for m in request.messages]
     try:
-        engine.check_text_length("".join(texts), settings.max_prompt_tokens)
+        engine.check_text_length({"messages": text_only}, settings.max_prompt_tokens)
     except ContextLengthError as err:
         raise _context_error(err, "max_tokens") from None
 

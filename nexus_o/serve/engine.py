@@ -105,10 +105,13 @@ class ChatEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def check_text_length(self, text: str, max_prompt_tokens: int | None = None) -> None:
-        """Refuse `text` at once (`ContextLengthError`) when even its fewest possible tokens are too many."""
+    def check_text_length(self, conversation: dict, max_prompt_tokens: int | None = None) -> None:
+        """Refuse a conversation at once (`ContextLengthError`) when the fewest tokens its rendered text
+        could have are already too many. Media parts are left out: they only add tokens."""
         with self._request_lock:
             limits = LengthLimits(self.limits.context, max_prompt_tokens)
+            text = self._request_processor.apply_chat_template(conversation, add_generation_prompt=True,
+                                                               tokenize=False)
             limits.check_text(text, self._request_processor.tokenizer)
 
     def prepare(self, conversation: dict, max_new_tokens: int, max_prompt_tokens: int | None = None) -> PreparedPrompt:

@@ -92,9 +92,11 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     first = max(errors, key=lambda e: len(e.get("loc", ()))) if errors else {"loc": (), "msg": "invalid request"}
     param = param_path(first.get("loc", ()))
     kind = first.get("type", "")
-    if kind in ("json_invalid", "model_attributes_type") or param is None:
+    if kind == "json_invalid" or param is None:
         return bad_request(f"the request body is not a valid JSON object: {first.get('msg', '')}",
                            code="invalid_json")
+    if kind == "model_attributes_type":
+        return bad_request(f"{param}: expected a JSON object", param=param, code="invalid_value")
     if kind == "extra_forbidden":
         return bad_request(f"unrecognized request argument supplied: {param}", param=param,
                            code="unknown_parameter")
@@ -127,6 +129,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
             return ApiError(404, f"no route {request.method} {request.url.path}", code="not_found").response()
+        if exc.status_code == 400:  # FastAPI could not parse the body (invalid UTF-8, nesting too deep, ...)
+            return bad_request(f"the request body is not valid JSON ({exc.detail})", code="invalid_json").response()
         if exc.status_code == 405:
             return ApiError(405, f"method {request.method} is not allowed on {request.url.path}",
                             code="method_not_allowed").response()

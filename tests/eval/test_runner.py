@@ -164,6 +164,21 @@ def test_cached_predictions_of_changed_items_or_settings_are_refused(tiny, bench
         run_eval(tiny, "vqa", data, out, max_new_tokens=3, progress=False)
 
 
+def test_an_item_longer_than_the_context_is_skipped_and_recorded(tiny, bench, tmp_path):
+    data = write_benchmarks(tmp_path / "data")
+    long_line = _line("<image>" + "What colour is the circle? " * 1000, "red", images=["i0.png"])
+    with open(data / "vqa.jsonl", "a") as f:
+        f.write(json.dumps(long_line) + "\n")
+    results = run_eval(tiny, "vqa", data, tmp_path / "out", batch_size=4, max_new_tokens=3, progress=False)
+    task = results["tasks"]["vqa"]
+    assert task["status"] == "ok" and task["items"] == 3 and (task["skipped"], task["skipped_lines"]) == (1, [3])
+    records = [json.loads(x) for x in (tmp_path / "out" / "predictions" / "vqa.jsonl").read_text().splitlines()]
+    assert [("skipped" in r, r["line"]) for r in records] == [(False, 1), (False, 2), (True, 3)]
+    assert records[2]["prediction"] == "" and "context_length_exceeded: the prompt has" in records[2]["skipped"]
+    assert "over the limit of 4095" in records[2]["skipped"]
+    assert "1 of 3 items skipped" in (tmp_path / "out" / "results.md").read_text()
+
+
 def test_bad_input_gives_clear_errors(tiny, bench, tmp_path):
     with pytest.raises(EvalError, match="unknown task 'wer'; expected one of asr, s2tt, sqa, tts, vqa"):
         run_eval(tiny, "asr,wer", bench, tmp_path, progress=False)
