@@ -140,8 +140,7 @@ def create_app(model, processor, settings: ServeSettings | None = None, *, engin
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatCompletionRequest, http: Request):
         loop = asyncio.get_running_loop()
-        arrived = loop.time()
-        deadline = arrived + settings.request_timeout
+        deadline = loop.time() + settings.request_timeout
         if request.model != settings.model_name:
             raise ApiError(404, f"the model {request.model!r} does not exist; this server has "
                                 f"{settings.model_name!r}", param="model", code="model_not_found")

@@ -174,12 +174,17 @@ def _content_parts(i: int, message, role: str, engine: ChatEngine, settings: Ser
                               f"reply's transcript as content instead", param=f"messages[{i}].audio.id",
                               code="audio_not_found")
         return [{"type": "text", "text": transcript}]
+    # What OpenAI documents (its published OpenAPI spec, as quoted in openai/openai-python#1812, and
+    # the API's own errors, e.g. "Invalid 'messages[2].tool_calls': empty array. Expected an array
+    # with minimum length 1", code empty_array): a content-part array has minItems 1. The spec sets
+    # no minLength on string content and no minItems on `modalities`; we refuse an empty user or
+    # system message anyway (it carries nothing to answer) but accept an assistant's "", which
+    # clients echo back, and the schema refuses `modalities: []` (it would ask for no output).
     if isinstance(message.content, str):
-        # An empty user/system message carries nothing to answer; an assistant's may be echoed back.
         if not message.content and role != "assistant":
             raise bad_request(f"{where} is empty; send text or content parts", param=where, code="empty_content")
         return [{"type": "text", "text": message.content}]
-    if not message.content:  # OpenAI's schema: a content-part array has minItems 1 (code empty_array)
+    if not message.content:
         raise bad_request(f"{where} is an empty array; expected at least one content part", param=where,
                           code="empty_array")
     parts = []

@@ -5,9 +5,9 @@ weights with shared caches; one worker keeps latency predictable and memory boun
 loop never blocks: a job's items travel back through an asyncio queue.
 
 Capacity is `max_waiting` jobs waiting plus the one running; `submit` raises `QueueFullError`
-beyond that (the server answers 429). Waits are bounded twice: a job that has not started
-within `max_wait` seconds raises `QueueWaitTimeout` (503), and every job has a deadline
-(`JobTimeout`, 504). A caller that stops waiting (deadline passed, client gone) cancels its
+beyond that (the server answers 429); a cancelled job gives its place back at once. Waits are
+bounded twice: a job not started by its `start_by` time (the server's `max_queue_wait`) raises
+`QueueWaitTimeout` (503), and every job has a deadline (`JobTimeout`, 504). A caller that stops waiting (deadline passed, client gone) cancels its
 job: a job still waiting is dropped, a running one stops at the model's next decoding step,
 because the job's `CancelToken` reaches the generation loops (`nexus_o.inference.cancel`).
 """
@@ -57,6 +57,7 @@ class Job:
         self._events: asyncio.Queue = asyncio.Queue()
         self.token = CancelToken(None if timeout is None else time.monotonic() + timeout)
         self.started = False
+        self._cancelled_by: str | None = None  # the reason given to `cancel`
 
     @property
     def cancelled(self) -> bool:
@@ -64,9 +65,10 @@ class Job:
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the job: dropped if still waiting, else stopped at the model's next step."""
-        if not self.token.cancelled:
+        if self._cancelled_by is None:
+            self._cancelled_by = reason
             self.token.cancel(reason)
-            self._emit("cancelled")
+            self._emit("cancelled")  # wakes `items`
 
     def _emit(self, kind: str, value: Any = None) -> None:
         try:
@@ -104,6 +106,8 @@ class Job:
         """
         try:
             while True:
+                if self._cancelled_by is not None:  # before any item still buffered: nobody wants it
+                    raise JobCancelled(self._cancelled_by)
                 waiting = not self.started and start_by is not None and start_by < deadline
                 until = start_by if waiting else deadline
                 remaining = until - self._loop.time()
@@ -121,9 +125,7 @@ class Job:
                     return
                 elif kind == "error":
                     raise value
-                elif kind == "cancelled":
-                    raise JobCancelled(self.token.reason or "cancelled")
-                else:
+                elif kind == "item":  # ("cancelled" only wakes the check above)
                     yield value
         finally:
             self.cancel("the caller stopped waiting")  # a no-op once done; stops the work early
@@ -160,6 +162,8 @@ class ModelWorker:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the model worker is shut down")
+            if any(waiting.cancelled for waiting in self._pending):  # their callers have left
+                self._pending = deque(waiting for waiting in self._pending if not waiting.cancelled)
             if len(self._pending) + int(self._busy) > self.max_waiting:
                 raise QueueFullError(f"the request queue is full ({self.max_waiting} waiting)")
             self._pending.append(job)
