@@ -25,7 +25,7 @@ from transformers import BatchFeature, TextIteratorStreamer
 
 from nexus_o.inference.cancel import CancelToken
 from nexus_o.inference.limits import LengthLimits
-from nexus_o.inference.text import cancel_criteria, prepare_inputs
+from nexus_o.inference.text import cancel_criteria, generate_from_inputs, prepare_inputs
 from nexus_o.models.sampling import SamplingConfig
 
 VOICES = ("default",)  # the speech decoder speaks in the one voice it was trained on
@@ -154,15 +154,8 @@ class OmniChat:
         prompt = messages if isinstance(messages, PreparedPrompt) else self.prepare(messages, base_dir)
         if stream:
             return self._stream(prompt, speak, cancel)
-        inputs = prompt.inputs.to(self.model.device)
-        eos = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=prompt.max_new_tokens, do_sample=False,
-                                      eos_token_id=eos, pad_token_id=self.processor.tokenizer.pad_token_id,
-                                      **cancel_criteria(cancel))
-        if cancel is not None:
-            cancel.check()
-        text = self.processor.decode(out[0, prompt.tokens:], skip_special_tokens=True).strip()
+        text = generate_from_inputs(self.model, self.processor, prompt.inputs, prompt.max_new_tokens,
+                                    cancel=cancel)[0]
         if not speak:
             return ChatReply(text=text)
         return self.speak(prompt.conversation, text, prompt.base_dir)

@@ -78,6 +78,23 @@ def cancel_criteria(cancel: CancelToken | None) -> dict:
 
 
 @torch.inference_mode()
+def generate_from_inputs(model, processor, inputs: BatchFeature, max_new_tokens: int, *,
+                         cancel: CancelToken | None = None, **generate_kwargs: Any) -> list[str]:
+    """Greedy (by default) replies to prepared inputs (`prepare_inputs`): one stripped string a row.
+
+    With `cancel`, decoding stops at the step after it is cancelled and `Cancelled` is raised.
+    """
+    inputs = inputs.to(model.device)
+    generate_kwargs.setdefault("do_sample", False)
+    eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                         pad_token_id=processor.tokenizer.pad_token_id, **cancel_criteria(cancel), **generate_kwargs)
+    if cancel is not None:
+        cancel.check()
+    new = out[:, inputs["input_ids"].shape[1]:]
+    return [text.strip() for text in processor.batch_decode(new, skip_special_tokens=True)]
+
+
 def generate_text(model, processor, conversations: list | dict, max_new_tokens: int = 64,
                   base_dir: str | Path | None = None, *, max_prompt_tokens: int | None = None,
                   cancel: CancelToken | None = None, **generate_kwargs: Any) -> list[str]:
@@ -89,12 +106,5 @@ def generate_text(model, processor, conversations: list | dict, max_new_tokens: 
     `Cancelled` is raised.
     """
     batch = prepare_inputs(model, processor, conversations, max_new_tokens, base_dir=base_dir,
-                           max_prompt_tokens=max_prompt_tokens).to(model.device)
-    generate_kwargs.setdefault("do_sample", False)
-    eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    out = model.generate(**batch, max_new_tokens=max_new_tokens, eos_token_id=eos,
-                         pad_token_id=processor.tokenizer.pad_token_id, **cancel_criteria(cancel), **generate_kwargs)
-    if cancel is not None:
-        cancel.check()
-    new = out[:, batch["input_ids"].shape[1]:]
-    return [text.strip() for text in processor.batch_decode(new, skip_special_tokens=True)]
+                           max_prompt_tokens=max_prompt_tokens)
+    return generate_from_inputs(model, processor, batch, max_new_tokens, cancel=cancel, **generate_kwargs)

@@ -9,12 +9,13 @@
 (booleans for numbers, strings for booleans, empty arrays, lone surrogates, huge numbers, ...),
 at random and in a fixed list of known cases; a body that is not the JSON object it should be
 (truncated, invalid UTF-8, nested 100k deep, ...); hostile media (bombs, lying headers,
-unsupported encodings, random bytes, paths, remote URLs); and oversized prompts. The same seed always gives the same cases. Every case asks for
-at most 4 reply tokens, so the valid ones stay cheap.
+unsupported encodings, random bytes, paths, remote URLs); and oversized prompts. The same seed
+always gives the same cases. The valid ones ask for 2 reply tokens, so they stay cheap.
 
 `run_fuzz` sends them one at a time and counts what came back: 2xx, 4xx (and whether each 4xx
-is in OpenAI's error shape), 5xx, hangs (no answer within the timeout), the slowest answer, and
-the server's resident memory before and after, when the server runs in this process.
+is in OpenAI's error shape), 5xx, hangs (answers later than the server's request timeout, or
+none), the slowest answer, and the resident memory before and after (the server's, when it runs
+in this process).
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def media_cases() -> list[tuple[str, dict]]:
     audio = lambda data, fmt="wav": {"type": "input_audio", "input_audio": {"data": data, "format": fmt}}  # noqa: E731
     video = lambda url: {"type": "video_url", "video_url": {"url": url}}  # noqa: E731
     return [
-        ("image: 30000x30000 PNG header (bomb)", image("data:image/png;base64," + _b64(_png_bomb_header(30000, 30000)))),
+        ("image: 30000x30000 PNG header (bomb)",
+         image("data:image/png;base64," + _b64(_png_bomb_header(30000, 30000)))),
         ("image: truncated PNG", image("data:image/png;base64," + _b64(_png(40, 30)[:60]))),
         ("image: random bytes", image("data:image/png;base64," + _b64(noise))),
         ("image: 1x300 PNG (aspect ratio)", image("data:image/png;base64," + _b64(_png(1, 300)))),
@@ -177,7 +179,8 @@ def _raw_cases(model: str) -> list[HostileRequest]:
         HostileRequest("raw: object nested 100k deep", b'{"model": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"),
         HostileRequest("raw: huge number literal", valid.replace(b'"max_tokens": 2', b'"max_tokens": ' + b"9" * 5000)),
         HostileRequest("raw: NaN literal", valid.replace(b'"max_tokens": 2', b'"temperature": NaN, "max_tokens": 2')),
-        HostileRequest("raw: Infinity literal", valid.replace(b'"max_tokens": 2', b'"top_p": Infinity, "max_tokens": 2')),
+        HostileRequest("raw: Infinity literal",
+                       valid.replace(b'"max_tokens": 2', b'"top_p": Infinity, "max_tokens": 2')),
         HostileRequest("raw: duplicate keys", valid[:-1] + b', "model": "other"}'),
         HostileRequest("raw: UTF-8 BOM", b"\xef\xbb\xbf" + valid),
         HostileRequest("raw: text/plain content type", valid, "text/plain"),

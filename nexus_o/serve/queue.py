@@ -7,9 +7,10 @@ loop never blocks: a job's items travel back through an asyncio queue.
 Capacity is `max_waiting` jobs waiting plus the one running; `submit` raises `QueueFullError`
 beyond that (the server answers 429); a cancelled job gives its place back at once. Waits are
 bounded twice: a job not started by its `start_by` time (the server's `max_queue_wait`) raises
-`QueueWaitTimeout` (503), and every job has a deadline (`JobTimeout`, 504). A caller that stops waiting (deadline passed, client gone) cancels its
-job: a job still waiting is dropped, a running one stops at the model's next decoding step,
-because the job's `CancelToken` reaches the generation loops (`nexus_o.inference.cancel`).
+`QueueWaitTimeout` (503), and every job has a deadline (`JobTimeout`, 504). A caller that stops
+waiting (deadline passed, client gone) cancels its job: a job still waiting is dropped, a
+running one stops at the model's next decoding step, because the job's `CancelToken` reaches
+the generation loops (`nexus_o.inference.cancel`).
 """
 
 from __future__ import annotations

@@ -230,6 +230,21 @@ def test_tts_scores_the_models_transcribed_speech(speaking_tiny, bench, tmp_path
     assert rate == 16000 and 0 < len(wav) <= 0.2 * rate + 160 and isinstance(cached[0]["reply_text"], str)
 
 
+def test_tts_skips_a_text_longer_than_the_context(speaking_tiny, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [_line("Read this aloud: digit one", "digit one"), _line("Read this aloud.", "digit one " * 2500)]
+    (data / "tts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    asr = FixedASR("Digit one!")
+    results = run_eval(speaking_tiny, "tts", data, tmp_path / "out", max_new_tokens=3, max_speech_seconds=0.2,
+                       asr_backend=asr, progress=False)
+    task = results["tasks"]["tts"]
+    assert (task["status"], task["skipped"], task["skipped_lines"], asr.calls) == ("ok", 1, [2], 1)
+    cached = [json.loads(x) for x in (tmp_path / "out" / "predictions" / "tts.jsonl").read_text().splitlines()]
+    assert cached[1]["audio"] is None and cached[1]["prediction"] == ""
+    assert "with its reply has" in cached[1]["skipped"] and "over this model's context of 4096" in cached[1]["skipped"]
+
+
 def test_tts_refuses_a_language_the_asr_cannot_hear_before_generating(speaking_tiny, tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
