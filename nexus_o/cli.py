@@ -395,7 +395,11 @@ def serve(
     max_image_pixels: Optional[int] = typer.Option(None, help="Largest image, width*height (default 20M)."),
     max_media_parts: Optional[int] = typer.Option(None, help="Media parts per request (default 8)."),
     max_queue: Optional[int] = typer.Option(None, help="Requests waiting for the model before 429 (default 16)."),
+    max_queue_wait: Optional[float] = typer.Option(None, help="Seconds a request may wait for the model before "
+                                                              "503 (default 60)."),
     timeout: Optional[float] = typer.Option(None, help="Seconds per request before 504 (default 120)."),
+    max_prompt_tokens: Optional[int] = typer.Option(None, help="Cap on prompt tokens, media included (default: "
+                                                               "the model's context)."),
     max_tokens: Optional[int] = typer.Option(None, help="Cap on reply tokens (default 512)."),
     max_speech_seconds: Optional[float] = typer.Option(None, help="Cap on spoken replies (default 30)."),
 ) -> None:
@@ -409,7 +413,8 @@ def serve(
             config, model_name=model_name or Path(model).name, allow_local_media=allow_local_media,
             max_body_bytes=int(max_body_mb * 1024 * 1024) if max_body_mb else None,
             max_audio_seconds=max_audio_seconds, max_image_pixels=max_image_pixels, max_media_parts=max_media_parts,
-            max_queue=max_queue, request_timeout=timeout, max_tokens=max_tokens, max_speech_seconds=max_speech_seconds)
+            max_queue=max_queue, max_queue_wait=max_queue_wait, request_timeout=timeout,
+            max_prompt_tokens=max_prompt_tokens, max_tokens=max_tokens, max_speech_seconds=max_speech_seconds)
         run_server(model, settings, host=host, port=port,
                    banner=f"serving {settings.model_name!r} on http://{host}:{port}/v1 (demo: http://{host}:{port}/demo)")
     except (ConfigError, ValueError, FileNotFoundError) as err:

@@ -59,8 +59,11 @@ def open_source(ref: str) -> str | io.BytesIO:
 
 
 def _require_file(ref: str) -> None:
-    if not ref.startswith("data:") and not os.path.isfile(ref):
-        raise MediaError(f"file not found: {ref}")
+    if ref.startswith("data:") or os.path.isfile(ref):
+        return
+    if os.path.isdir(ref):
+        raise MediaError(f"is a directory, not a file: {ref}")
+    raise MediaError(f"file not found: {ref}")
 
 
 def _short(ref: str) -> str:

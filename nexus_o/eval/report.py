@@ -117,6 +117,9 @@ def _task_table(name: str, task: dict, table: dict, model: str) -> list[str]:
     notes += [f"{row['model']}: {row['note']}." for row in table["rows"] if row.get("note")]
     if task["status"] != "ok":
         notes.insert(0, f"This run: {task['status']}: {task['reason']}.")
+    elif task.get("skipped"):
+        notes.insert(0, f"This run: {task['skipped']} of {task['items']} items skipped, their prompts longer than "
+                        f"the model's context (manifest lines {task['skipped_lines']}); scored as wrong answers.")
     return lines + ([""] + [f"*{n}*" for n in notes] if notes else []) + [""]
 
 

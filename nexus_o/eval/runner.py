@@ -11,6 +11,10 @@
   same OUT reads the cache and generates only what is missing: an interrupted run resumes, a
   finished task is only rescored. A cached line whose fingerprint no longer matches its item (the
   benchmark changed) is an error, as is a rerun with other generation settings (`OUT/run.json`).
+- An item whose prompt does not fit the model's context (`ContextLengthError`, checked before any
+  model work) is skipped, not fatal: its record carries `"skipped": reason` and an empty
+  prediction, which scores as a wrong answer (so skipping never raises a score), and the task's
+  results count it under `skipped` with its manifest lines.
 - Scores go to `OUT/results.json` and `OUT/results.md` (beside the paper's figures; `report`).
 """
 
@@ -28,6 +32,7 @@ from nexus_o.data.manifest import read_manifest
 from nexus_o.eval.metrics import MetricInputError
 from nexus_o.eval.report import write_report
 from nexus_o.eval.tasks import TASKS, EvalError, EvalItem, Task, get_task
+from nexus_o.inference.limits import ContextLengthError
 from nexus_o.inference.text import generate_text
 
 PredictFn = Callable[[list[EvalItem]], list[dict]]
@@ -117,11 +122,27 @@ class PredictionCache:
         os.fsync(f.fileno())
 
 
+def skipped(err: ContextLengthError) -> dict:
+    """The record of an item the model cannot take: an empty prediction and the reason."""
+    return {"prediction": "", "skipped": f"context_length_exceeded: {err}"}
+
+
 def text_predictor(model, processor, max_new_tokens: int) -> PredictFn:
-    """Batched greedy replies: {"prediction": text} per item."""
+    """Batched greedy replies: {"prediction": text} per item; items too long for the context are
+    skipped (`skipped`) and the rest of the batch goes on."""
     def predict(items: list[EvalItem]) -> list[dict]:
-        texts = generate_text(model, processor, [item.prompt for item in items], max_new_tokens)
-        return [{"prediction": text} for text in texts]
+        outputs: list[dict | None] = [None] * len(items)
+        todo = list(range(len(items)))
+        while todo:
+            try:
+                texts = generate_text(model, processor, [items[i].prompt for i in todo], max_new_tokens)
+            except ContextLengthError as err:  # checked before any model work: drop the item, retry the rest
+                outputs[todo.pop(err.index or 0)] = skipped(err)
+                continue
+            for i, text in zip(todo, texts, strict=True):
+                outputs[i] = {"prediction": text}
+            break
+        return outputs
     return predict
 
 
@@ -166,7 +187,11 @@ class SpeechPredictor:
             self._asr = self._load_asr()
         outputs = []
         for item in items:
-            reply = self.chat.speak(item.prompt, item.reference)
+            try:
+                reply = self.chat.speak(item.prompt, item.reference)
+            except ContextLengthError as err:
+                outputs.append({**skipped(err), "reply_text": item.reference, "audio": None, "audio_seconds": 0.0})
+                continue
             rel = Path("audio") / "tts" / f"line{item.line}.wav"
             (self.out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             sf.write(self.out_dir / rel, reply.audio, reply.sample_rate)
@@ -241,15 +266,17 @@ def _run_task(task: Task, manifest: Path, items: list[EvalItem], predict: Predic
                 except (ValueError, FileNotFoundError) as err:
                     raise EvalError(f"{manifest}: line(s) {[i.line for i in batch]}: {err}") from err
                 cache.append(f, batch, outputs)
-                done.update({item.line: {"prediction": out["prediction"]} for item, out in zip(batch, outputs)})
+                done.update({item.line: out for item, out in zip(batch, outputs)})
                 generated += len(batch)
                 bar.update(len(batch))
     try:
         scores = task.score(items, [done[item.line]["prediction"] for item in items])
     except MetricInputError as err:
         raise EvalError(f"{task.name} ({manifest}): {err}") from err
+    skipped_lines = [item.line for item in items if done[item.line].get("skipped")]
     return {"status": "ok", "title": task.title, "file": str(manifest), "items": len(items),
             "generated": generated, "cached": len(items) - generated,
+            "skipped": len(skipped_lines), "skipped_lines": skipped_lines,
             "seconds": round(time.perf_counter() - start, 3), "scores": scores,
             "predictions": str(cache.path.relative_to(out_dir))}
 

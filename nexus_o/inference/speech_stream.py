@@ -4,7 +4,8 @@ With the delay pattern, frame t is complete once step t + K - 1 has been generat
 codebook comes K - 1 steps after its first). `stream_codes` hands out complete frames in
 chunks of `chunk_frames`; `stream_audio` passes each chunk through the codec's incremental
 decoder. Concatenating the chunks gives exactly what `SpeechDecoder.generate` returns for the
-same inputs, options and random generator.
+same inputs, options and random generator. A `CancelToken` is checked at every decoder step:
+once it is cancelled, the stream raises `Cancelled`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 
 import torch
 
+from nexus_o.inference.cancel import CancelToken
 from nexus_o.models.sampling import SamplingConfig
 from nexus_o.models.speech_decoder import SpeechDecoder, undelay
 
@@ -20,7 +22,8 @@ from nexus_o.models.speech_decoder import SpeechDecoder, undelay
 def stream_codes(decoder: SpeechDecoder, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None = None, *,
                  chunk_frames: int = 8, max_frames: int | None = None, min_frames: int = 1,
                  sampling: SamplingConfig = SamplingConfig(), use_cache: bool = True,
-                 generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+                 generator: torch.Generator | None = None,
+                 cancel: CancelToken | None = None) -> Iterator[torch.Tensor]:
     """Yield undelayed code chunks [B, K, chunk_frames] (the last one may be shorter).
 
     llm_hidden [B, N, llm_hidden_size], llm_mask [B, N]; the other options are those of
@@ -35,6 +38,8 @@ def stream_codes(decoder: SpeechDecoder, llm_hidden: torch.Tensor, llm_mask: tor
     steps = decoder.generate_steps(llm_hidden, llm_mask, max_frames=max_frames, min_frames=min_frames,
                                    sampling=sampling, use_cache=use_cache, generator=generator)
     for column, end_frames in steps:
+        if cancel is not None:
+            cancel.check()
         window.append(column)
         ready = len(window) - k + 1  # frames emitted .. emitted + ready - 1 are complete
         if bool((end_frames >= 0).all()):  # never hand out frames past the longest sample
@@ -52,7 +57,8 @@ def stream_codes(decoder: SpeechDecoder, llm_hidden: torch.Tensor, llm_mask: tor
 def stream_audio(decoder: SpeechDecoder, codec, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None = None, *,
                  chunk_frames: int = 8, max_frames: int | None = None, min_frames: int = 1,
                  sampling: SamplingConfig = SamplingConfig(), use_cache: bool = True,
-                 generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+                 generator: torch.Generator | None = None,
+                 cancel: CancelToken | None = None) -> Iterator[torch.Tensor]:
     """Yield waveform chunks [1, 1, samples] of one reply (llm_hidden [1, N, llm_hidden_size]).
 
     `codec` is a `nexus_o.codecs.base.SpeechCodec`: each code chunk goes through
@@ -65,7 +71,8 @@ def stream_audio(decoder: SpeechDecoder, codec, llm_hidden: torch.Tensor, llm_ma
                          f"got {tuple(llm_hidden.shape)}")
     state, codes = None, None
     for codes in stream_codes(decoder, llm_hidden, llm_mask, chunk_frames=chunk_frames, max_frames=max_frames,
-                              min_frames=min_frames, sampling=sampling, use_cache=use_cache, generator=generator):
+                              min_frames=min_frames, sampling=sampling, use_cache=use_cache, generator=generator,
+                              cancel=cancel):
         wav, state = codec.decode_incremental(codes, state)
         if wav.shape[-1]:
             yield wav

@@ -43,6 +43,8 @@ def _read_bytes(src: Any, base_dir: Path | None) -> tuple[bytes | None, Path | N
         path = Path(src.removeprefix("file://") if isinstance(src, str) else src).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
+        if path.is_dir():
+            raise MediaError(f"media path is a directory, not a file: {path}")
         if not path.is_file():
             raise MediaError(f"media file not found: {path}")
         return None, path

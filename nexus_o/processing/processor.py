@@ -26,6 +26,18 @@ from nexus_o.processing.video import patchify_video
 IGNORE_INDEX = -100
 
 
+def _check_encodable(texts: list[str]) -> None:
+    """Text the tokenizer cannot take (lone UTF-16 surrogates, non-strings) -> a ValueError saying where."""
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"text {i} must be a string, got {type(text).__name__}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"text {i} cannot be tokenized: {err.reason} ({text[err.start:err.end]!r} at "
+                             f"character {err.start})") from None
+
+
 class NexusOProcessor(ProcessorMixin):
     """Processor of `NexusOForConditionalGeneration`; saves and loads with the model.
 
@@ -80,6 +92,7 @@ class NexusOProcessor(ProcessorMixin):
         replies only, -100 elsewhere).
         """
         texts = [text] if isinstance(text, str) else list(text)
+        _check_encodable(texts)
         base = Path(base_dir) if base_dir is not None else None
         data: dict[str, Any] = {}
         expand: dict[str, list[int]] = {}

@@ -2,9 +2,12 @@
 
 Routes: `POST /v1/chat/completions` (whole or streamed replies, text and speech),
 `GET /v1/models`, `GET /v1/models/{id}`, `GET /health`, and the web demo at `/demo`.
-A request goes: body size check (before parsing) -> schema validation -> option and media checks
-with media decoding (thread pool) -> a place in the bounded model queue -> the reply, whole or
-as Server-Sent Events, within `settings.request_timeout`. See `errors.py` for the status codes.
+A request goes: body size check (before parsing) -> schema validation -> option, text and media
+checks, media decoding and the prompt's length against the context (thread pool) -> a place in
+the bounded model queue (`settings.max_queue_wait` at most) -> the reply, whole or as Server-Sent
+Events, within `settings.request_timeout`. A request that ends early (timeout, client gone)
+cancels its job, and the model stops at its next decoding step. See `errors.py` for the status
+codes.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from nexus_o.serve.conversation import TranscriptStore, build_turn
 from nexus_o.serve.engine import ChatEngine
 from nexus_o.serve.errors import ApiError, install_error_handlers
-from nexus_o.serve.queue import ModelWorker, QueueFullError
+from nexus_o.serve.queue import Job, ModelWorker, QueueFullError
 from nexus_o.serve.replies import ReplyBuilder, as_api_error
 from nexus_o.serve.schemas import ChatCompletionRequest, ModelCard, ModelList
 from nexus_o.serve.settings import ServeSettings
@@ -77,6 +80,16 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+async def _cancel_on_disconnect(request: Request, job: Job) -> None:
+    """Cancel `job` when the client closes the connection (the body has been read by now, so the
+    next ASGI message can only be the disconnect)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            job.cancel("the client disconnected")
+            return
+
+
 def create_app(model, processor, settings: ServeSettings | None = None, *, engine: ChatEngine | None = None,
                demo: bool = True) -> FastAPI:
     """The server app for `model` + `processor` (a speech codec attached to the model enables audio).
@@ -125,28 +138,34 @@ def create_app(model, processor, settings: ServeSettings | None = None, *, engin
         return card()
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatCompletionRequest):
-        deadline = asyncio.get_running_loop().time() + settings.request_timeout
+    async def chat_completions(request: ChatCompletionRequest, http: Request):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.request_timeout
         if request.model != settings.model_name:
             raise ApiError(404, f"the model {request.model!r} does not exist; this server has "
                                 f"{settings.model_name!r}", param="model", code="model_not_found")
         turn = await run_in_threadpool(build_turn, request, engine, settings, transcripts)
         try:
-            job = worker.submit(lambda: engine.run(turn))
+            job = worker.submit(lambda token: engine.run(turn, token), timeout=max(0.0, deadline - loop.time()))
         except QueueFullError as err:
             raise ApiError(429, f"{err}; retry later", type="rate_limit_error", code="queue_full") from None
         reply = ReplyBuilder(request, settings.model_name, transcripts)
-        pieces = job.items(deadline)
+        pieces = job.items(deadline, start_by=loop.time() + settings.max_queue_wait)
+        # Until the reply starts streaming (StreamingResponse then watches the connection itself),
+        # a client that leaves cancels the job.
+        watcher = asyncio.create_task(_cancel_on_disconnect(http, job))
         try:
             if not request.stream:
                 return await reply.whole(pieces)
             first = await anext(pieces)  # errors before the first piece still get their own status
-        except asyncio.CancelledError:  # the client left while waiting: free the model
-            job.cancel()
+        except asyncio.CancelledError:  # the server is shutting down: free the model
+            job.cancel("the server is shutting down")
             raise
         except Exception as err:
             job.cancel()
             raise as_api_error(err) from None
+        finally:
+            watcher.cancel()
 
         async def events():
             try:

@@ -3,27 +3,43 @@
 It wraps `OmniChat` (the library behind `model.chat`) with the per-request options the HTTP API
 has (max_tokens, speech on/off, voice) and adds what OpenAI replies carry besides the text:
 token usage and a finish reason. Both the streamed and the whole replies come from the same
-stream, so a request past its deadline can stop at the next piece.
+stream, and `run` takes the job's `CancelToken`, so a request past its deadline or whose client
+left stops at the model's next decoding step.
+
+`prepare` processes a conversation and checks its length before the request joins the model
+queue. It runs on the request threads, so it works on its own copy of the processor, behind a
+lock: the model worker's processor (whose tokenizer changes its padding state between calls) is
+never used from two threads at once.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from nexus_o.inference.chat import VOICES, OmniChat
+from nexus_o.inference.cancel import CancelToken
+from nexus_o.inference.chat import VOICES, OmniChat, PreparedPrompt
+from nexus_o.inference.limits import LengthLimits
 
 
 @dataclass
 class Turn:
-    """One request for the model: a processor conversation (media already decoded) and options."""
+    """One request for the model: a processor conversation (media already decoded) and options.
+
+    prompt: the conversation already processed and length-checked (`ChatEngine.prepare`); None:
+        `run` prepares it.
+    """
 
     conversation: dict
     speak: bool = False
     voice: str | None = None
     max_tokens: int = 256
+    prompt: PreparedPrompt | None = None
 
 
 @dataclass
@@ -52,6 +68,11 @@ class ChatEngine:
     def __init__(self, model, processor, *, max_speech_seconds: float = 30.0):
         self.model, self.processor = model, processor
         self.max_speech_seconds = max_speech_seconds
+        self.limits = LengthLimits.of(model)
+        self._request_processor = copy.deepcopy(processor)
+        self._request_lock = threading.Lock()
+        tokenizer = processor.tokenizer
+        self._reserved = sorted({t for t in tokenizer.all_special_tokens + list(tokenizer.get_added_vocab()) if t})
 
     @property
     def can_speak(self) -> bool:
@@ -72,23 +93,48 @@ class ChatEngine:
 
     def reserved_tokens(self) -> list[str]:
         """Special-token strings user text may not contain (they would forge structure)."""
-        tokenizer = self.processor.tokenizer
-        return sorted({t for t in tokenizer.all_special_tokens + list(tokenizer.get_added_vocab()) if t})
+        return list(self._reserved)
+
+    @property
+    def min_audio_seconds(self) -> float:
+        """The shortest audio clip that fills one audio token (shorter ones encode to padding)."""
+        extractor = self.processor.feature_extractor
+        # Whisper: 2 mel frames per encoder position; the adapter stacks `audio_stack_frames` of them.
+        return 2 * self.processor.audio_stack_frames * extractor.hop_length / extractor.sampling_rate
 
     def count_tokens(self, text: str) -> int:
         return len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def prompt_tokens(self, conversation: dict) -> int:
-        batch = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
-        return int(batch["input_ids"].shape[1])
+    def check_text_length(self, conversation: dict, max_prompt_tokens: int | None = None) -> None:
+        """Refuse a conversation at once (`ContextLengthError`) when the fewest tokens its rendered text
+        could have are already too many. Media parts are left out: they only add tokens."""
+        with self._request_lock:
+            limits = LengthLimits(self.limits.context, max_prompt_tokens)
+            text = self._request_processor.apply_chat_template(conversation, add_generation_prompt=True,
+                                                               tokenize=False)
+            limits.check_text(text, self._request_processor.tokenizer)
 
-    def run(self, turn: Turn) -> Iterator[TextPiece | AudioPiece | TurnEnd]:
-        """Text pieces, then (if turn.speak) audio pieces, then one `TurnEnd`."""
+    def prepare(self, conversation: dict, max_new_tokens: int, max_prompt_tokens: int | None = None) -> PreparedPrompt:
+        """Process `conversation` and check its length (`ContextLengthError`) for a reply of
+        `max_new_tokens`; safe to call from any thread."""
+        with self._request_lock:
+            chat = OmniChat(self.model, self._request_processor, max_new_tokens=max_new_tokens,
+                            max_prompt_tokens=max_prompt_tokens)
+            return chat.prepare(conversation)
+
+    def run(self, turn: Turn, cancel: CancelToken | None = None) -> Iterator[TextPiece | AudioPiece | TurnEnd]:
+        """Text pieces, then (if turn.speak) audio pieces, then one `TurnEnd`; `cancel` stops it
+        at the next decoding step (raising `Cancelled`)."""
         chat = OmniChat(self.model, self.processor, self.model.codec, max_new_tokens=turn.max_tokens,
                         max_speech_seconds=self.max_speech_seconds)
+        if turn.prompt is None:
+            prompt = chat.prepare(turn.conversation)
+        else:
+            self.limits.check(turn.prompt.tokens, turn.max_tokens)
+            prompt = dataclasses.replace(turn.prompt, max_new_tokens=turn.max_tokens)
         modalities = ["text", "audio"] if turn.speak else ["text"]
         texts = []
-        for chunk in chat.chat(turn.conversation, modalities=modalities, voice=turn.voice, stream=True):
+        for chunk in chat.chat(prompt, modalities=modalities, voice=turn.voice, stream=True, cancel=cancel):
             if chunk.text is not None:
                 texts.append(chunk.text)
                 yield TextPiece(chunk.text)
@@ -97,5 +143,5 @@ class ChatEngine:
         # OmniChat streams text, not ids: count by re-tokenising the reply. Decoding can merge or
         # split byte-level pieces, so the count is capped at what generation was allowed.
         completion = min(self.count_tokens("".join(texts)), turn.max_tokens)
-        yield TurnEnd(prompt_tokens=self.prompt_tokens(turn.conversation), completion_tokens=completion,
+        yield TurnEnd(prompt_tokens=prompt.tokens, completion_tokens=completion,
                       finish_reason="length" if completion >= turn.max_tokens else "stop")

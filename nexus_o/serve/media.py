@@ -4,7 +4,10 @@ Sources: `data:` URLs (base64, strictly checked), and local files (`file://` URL
 only inside `ServeSettings.allow_local_media` (resolved, so symlinks cannot escape it). http(s)
 URLs are always refused: the server never fetches anything. `input_audio` carries bare base64
 in one of: wav, flac (libsndfile), mp3 (PyAV, mp3 demuxer only), pcm16 (raw signed 16-bit
-little-endian mono at 24 kHz: OpenAI's definition). Images are checked from their header
+little-endian mono at 24 kHz: OpenAI's definition). WAV and FLAC must hold linear PCM or float
+samples (A-law, mu-law, ADPCM, GSM are refused), a RIFF WAV's chunk sizes must agree with the
+bytes that follow (libsndfile would silently read a truncated file), and a clip must last at
+least the length of one audio token (shorter ones encode to padding only). Images are checked from their header
 (width * height) before any pixel is decoded; only PNG, JPEG, WEBP, GIF and BMP are opened.
 Videos are opened with an explicit demuxer chosen from their magic bytes (MP4/MOV, Matroska/WebM,
 AVI) so that no playlist or URL-following demuxer ever runs, then sampled frame by frame.
@@ -28,6 +31,8 @@ from nexus_o.serve.settings import ServeSettings
 PCM16_SAMPLE_RATE = 24_000
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 SOUNDFILE_FORMATS = {"wav": ("WAV", "WAVEX", "RF64", "W64"), "flac": ("FLAC",)}
+PCM_SUBTYPES = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+SAMPLE_RATES = (1_000, 384_000)  # accepted input sample rates, Hz (inclusive)
 VIDEO_FRAME_PIXELS = 1280 * 720  # sampled frames are scaled down to this; the processor resizes further
 
 
@@ -129,9 +134,33 @@ def _check_seconds(seconds: float, settings: ServeSettings, param: str) -> None:
                           param=param, code="audio_too_long")
 
 
+def _check_riff(data: bytes, param: str) -> None:
+    """A RIFF/WAVE file's chunks must fit in the bytes given, and its data must be whole frames."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return  # RF64, W64 or not a WAV at all: libsndfile decides below
+    if int.from_bytes(data[4:8], "little") > len(data) - 8:
+        raise bad_request(f"{param}: the WAV header says the file holds {int.from_bytes(data[4:8], 'little') + 8} "
+                          f"bytes but it has {len(data)}", param=param, code="invalid_audio")
+    offset, block_align = 12, None
+    while offset + 8 <= len(data):
+        chunk, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        body = offset + 8
+        if size > len(data) - body:
+            raise bad_request(f"{param}: the WAV {chunk.decode('latin-1')!r} chunk says it holds {size} bytes but "
+                              f"only {len(data) - body} follow", param=param, code="invalid_audio")
+        if chunk == b"fmt " and size >= 14:
+            block_align = int.from_bytes(data[body + 12:body + 14], "little")
+        if chunk == b"data" and block_align and size % block_align:
+            raise bad_request(f"{param}: the WAV data chunk holds {size} bytes, not a whole number of "
+                              f"{block_align}-byte frames", param=param, code="invalid_audio")
+        offset = body + size + (size & 1)  # chunks are padded to even sizes
+
+
 def _soundfile_audio(data: bytes, fmt: str, settings: ServeSettings, param: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
+    if fmt == "wav":
+        _check_riff(data, param)
     try:
         info = sf.info(io.BytesIO(data))
     except (RuntimeError, sf.LibsndfileError):
@@ -139,6 +168,9 @@ def _soundfile_audio(data: bytes, fmt: str, settings: ServeSettings, param: str)
     if info.format not in SOUNDFILE_FORMATS[fmt]:
         raise bad_request(f"{param}: declared format {fmt!r} but the data is {info.format}", param=param,
                           code="invalid_audio")
+    if info.subtype not in PCM_SUBTYPES:
+        raise bad_request(f"{param}: unsupported {fmt} encoding {info.subtype} ({info.subtype_info}); send linear "
+                          f"PCM (8/16/24/32-bit) or float samples", param=param, code="unsupported_audio_encoding")
     _check_seconds(info.frames / max(info.samplerate, 1), settings, param)
     try:
         wav, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
@@ -171,8 +203,12 @@ def _mp3_audio(data: bytes, settings: ServeSettings, param: str) -> tuple[np.nda
     return (np.concatenate(pieces) if pieces else np.zeros(0, np.float32)), rate
 
 
-def decode_audio(data: bytes, fmt: str, settings: ServeSettings, param: str) -> tuple[np.ndarray, int]:
-    """Bytes in `fmt` -> (float32 mono [n], sample_rate); duration checked before full decoding."""
+def decode_audio(data: bytes, fmt: str, settings: ServeSettings, param: str,
+                 min_seconds: float = 0.0) -> tuple[np.ndarray, int]:
+    """Bytes in `fmt` -> (float32 mono [n], sample_rate); duration checked before full decoding.
+
+    min_seconds: shorter clips are refused (too short to encode).
+    """
     if fmt == "pcm16":
         if len(data) % 2:
             raise bad_request(f"{param}: pcm16 data must hold whole 16-bit samples (odd byte count)",
@@ -187,6 +223,13 @@ def decode_audio(data: bytes, fmt: str, settings: ServeSettings, param: str) -> 
         raise bad_request(f"{param}: unsupported audio format {fmt!r}", param=param, code="invalid_audio")
     if wav.size == 0:
         raise bad_request(f"{param}: audio holds no samples", param=param, code="invalid_audio")
+    if not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
+        raise bad_request(f"{param}: a sample rate of {rate} Hz is outside the accepted {SAMPLE_RATES[0]}-"
+                          f"{SAMPLE_RATES[1]} Hz", param=param, code="invalid_audio")
+    if wav.size / rate < min_seconds:
+        raise bad_request(f"{param}: audio lasts {wav.size / rate:.4g} s ({wav.size} samples at {rate} Hz); the "
+                          f"model needs at least {min_seconds:g} s to encode it", param=param,
+                          code="audio_too_short")
     if not np.isfinite(wav).all():
         raise bad_request(f"{param}: audio holds NaN or infinite samples", param=param, code="invalid_audio")
     return np.ascontiguousarray(wav, dtype=np.float32), int(rate)

@@ -5,9 +5,12 @@ weights with shared caches; one worker keeps latency predictable and memory boun
 loop never blocks: a job's items travel back through an asyncio queue.
 
 Capacity is `max_waiting` jobs waiting plus the one running; `submit` raises `QueueFullError`
-beyond that (the server answers 429). A caller that stops waiting (deadline passed, client
-gone) cancels its job: a job still waiting is dropped, a running one stops at its next item
-(the model call under way finishes its current step in the background).
+beyond that (the server answers 429); a cancelled job gives its place back at once. Waits are
+bounded twice: a job not started by its `start_by` time (the server's `max_queue_wait`) raises
+`QueueWaitTimeout` (503), and every job has a deadline (`JobTimeout`, 504). A caller that stops
+waiting (deadline passed, client gone) cancels its job: a job still waiting is dropped, a
+running one stops at the model's next decoding step, because the job's `CancelToken` reaches
+the generation loops (`nexus_o.inference.cancel`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+
+from nexus_o.inference.cancel import Cancelled, CancelToken
 
 log = logging.getLogger("nexus_o.serve")
 
@@ -30,40 +36,62 @@ class JobTimeout(TimeoutError):
     """The job's deadline passed before it finished."""
 
 
-class Job:
-    """One unit of model work: `work()` returns an iterator whose items stream to the caller."""
+class QueueWaitTimeout(TimeoutError):
+    """The job waited longer than allowed for the model to become free."""
 
-    def __init__(self, work: Callable[[], Iterator[Any]], loop: asyncio.AbstractEventLoop):
+
+class JobCancelled(RuntimeError):
+    """The job was cancelled by its owner (the client left) before it finished."""
+
+
+class Job:
+    """One unit of model work: `work(token)` returns an iterator whose items stream to the caller.
+
+    `token` is the job's `CancelToken`: the work passes it down to the model's decoding loops.
+    timeout: seconds from submission after which the token counts as cancelled on its own.
+    """
+
+    def __init__(self, work: Callable[[CancelToken], Iterator[Any]], loop: asyncio.AbstractEventLoop,
+                 timeout: float | None = None):
         self._work = work
         self._loop = loop
         self._events: asyncio.Queue = asyncio.Queue()
-        self._cancelled = threading.Event()
+        self.token = CancelToken(None if timeout is None else time.monotonic() + timeout)
+        self.started = False
+        self._cancelled_by: str | None = None  # the reason given to `cancel`
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self.token.cancelled
 
-    def cancel(self) -> None:
-        self._cancelled.set()
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the job: dropped if still waiting, else stopped at the model's next step."""
+        if self._cancelled_by is None:
+            self._cancelled_by = reason
+            self.token.cancel(reason)
+            self._emit("cancelled")  # wakes `items`
 
     def _emit(self, kind: str, value: Any = None) -> None:
         try:
             self._loop.call_soon_threadsafe(self._events.put_nowait, (kind, value))
         except RuntimeError:  # the event loop is gone (server shutting down): nobody listens
-            self.cancel()
+            self.token.cancel("the server is shutting down")
 
     def execute(self) -> None:
-        """Run on the worker thread: stream items, then "done" (or the error raised)."""
+        """Run on the worker thread: "started", the items, then "done" (or the error raised)."""
         if self.cancelled:
             return
+        self._emit("started")
         iterator = None
         try:
-            iterator = self._work()
+            iterator = self._work(self.token)
             for item in iterator:
                 if self.cancelled:
                     return
                 self._emit("item", item)
             self._emit("done")
+        except Cancelled:
+            return  # whoever cancelled has stopped listening
         except BaseException as err:  # noqa: BLE001 - handed to the waiting request, which decides
             self._emit("error", err)
         finally:
@@ -71,27 +99,37 @@ class Job:
             if close is not None:
                 close()
 
-    async def items(self, deadline: float) -> AsyncIterator[Any]:
-        """Yield the job's items until it ends; raise its error, or `JobTimeout` at `deadline`.
+    async def items(self, deadline: float, start_by: float | None = None) -> AsyncIterator[Any]:
+        """Yield the job's items until it ends; raise its error, `QueueWaitTimeout` when it has
+        not started by `start_by`, or `JobTimeout` at `deadline`.
 
-        deadline is in the event loop's clock (`loop.time()`).
+        Both times are in the event loop's clock (`loop.time()`).
         """
         try:
             while True:
-                remaining = deadline - self._loop.time()
-                if remaining <= 0:
-                    raise JobTimeout("the request timed out")
+                if self._cancelled_by is not None:  # before any item still buffered: nobody wants it
+                    raise JobCancelled(self._cancelled_by)
+                waiting = not self.started and start_by is not None and start_by < deadline
+                until = start_by if waiting else deadline
+                remaining = until - self._loop.time()
                 try:
+                    if remaining <= 0:
+                        raise TimeoutError
                     kind, value = await asyncio.wait_for(self._events.get(), remaining)
                 except TimeoutError:
+                    if waiting:
+                        raise QueueWaitTimeout("the request waited too long for the model") from None
                     raise JobTimeout("the request timed out") from None
-                if kind == "done":
+                if kind == "started":
+                    self.started = True
+                elif kind == "done":
                     return
-                if kind == "error":
+                elif kind == "error":
                     raise value
-                yield value
+                elif kind == "item":  # ("cancelled" only wakes the check above)
+                    yield value
         finally:
-            self.cancel()  # a no-op once done; stops the work when the caller leaves early
+            self.cancel("the caller stopped waiting")  # a no-op once done; stops the work early
 
 
 class ModelWorker:
@@ -118,12 +156,15 @@ class ModelWorker:
         with self._cond:
             return self._busy
 
-    def submit(self, work: Callable[[], Iterator[Any]]) -> Job:
-        """Queue `work` (called on the worker thread); must be called from the event loop."""
-        job = Job(work, asyncio.get_running_loop())
+    def submit(self, work: Callable[[CancelToken], Iterator[Any]], timeout: float | None = None) -> Job:
+        """Queue `work` (called on the worker thread with the job's `CancelToken`); must be called
+        from the event loop. timeout: seconds after which the job's token cancels itself."""
+        job = Job(work, asyncio.get_running_loop(), timeout)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the model worker is shut down")
+            if any(waiting.cancelled for waiting in self._pending):  # their callers have left
+                self._pending = deque(waiting for waiting in self._pending if not waiting.cancelled)
             if len(self._pending) + int(self._busy) > self.max_waiting:
                 raise QueueFullError(f"the request queue is full ({self.max_waiting} waiting)")
             self._pending.append(job)
@@ -152,7 +193,7 @@ class ModelWorker:
         with self._cond:
             self._closed = True
             for job in self._pending:
-                job.cancel()
+                job.token.cancel("the server is shutting down")
             self._pending.clear()
             self._cond.notify_all()
         self._thread.join(timeout)

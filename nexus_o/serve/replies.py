@@ -23,7 +23,8 @@ from nexus_o.serve.audio_out import Pcm16Stream, encode_audio
 from nexus_o.serve.conversation import TranscriptStore
 from nexus_o.serve.engine import AudioPiece, TextPiece, TurnEnd
 from nexus_o.serve.errors import ApiError
-from nexus_o.serve.queue import JobTimeout
+from nexus_o.inference.limits import ContextLengthError
+from nexus_o.serve.queue import JobCancelled, JobTimeout, QueueWaitTimeout
 from nexus_o.serve.schemas import (
     AudioOut,
     ChatCompletion,
@@ -47,6 +48,13 @@ def as_api_error(err: BaseException) -> ApiError:
     if isinstance(err, JobTimeout):
         return ApiError(504, "the model did not finish the reply within the server's request timeout",
                         type="timeout_error", code="timeout")
+    if isinstance(err, QueueWaitTimeout):
+        return ApiError(503, "the server is busy: the request waited too long for the model; retry later",
+                        type="server_error", code="queue_timeout", headers={"Retry-After": "1"})
+    if isinstance(err, JobCancelled):
+        return ApiError(499, f"the request was cancelled ({err})", code="client_closed_request")
+    if isinstance(err, ContextLengthError):
+        return ApiError(400, str(err), param="messages", code="context_length_exceeded")
     if isinstance(err, ValueError):  # the library's input checks (bad media, template, voice)
         return ApiError(400, str(err), code="invalid_request")
     log.error("error while answering a request", exc_info=err)

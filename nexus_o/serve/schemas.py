@@ -4,9 +4,12 @@ Requests: messages with string content or content parts `text`, `image_url` {url
 `input_audio` {data, format: wav | mp3 | flac | pcm16} (pcm16: raw signed 16-bit little-endian
 mono at 24 kHz, as OpenAI defines it), `video_url` {url}; `modalities` ["text"] or
 ["text", "audio"]; `audio` {voice, format: wav | mp3 | flac | opus | aac | pcm16}.
-Unknown fields are refused (400 naming the field). temperature, top_p, seed, stop, penalties,
-user, metadata and store are accepted for client compatibility and have no effect: decoding
-is greedy.
+Unknown fields are refused (400 naming the field), and types are strict as in OpenAI's schema:
+a boolean is not a number (`max_tokens: true` is refused) and a string is not a boolean
+(`stream_options.include_usage: "yes"` is refused); integers are accepted where floats are.
+`modalities` may not be empty (it would ask for no output at all). temperature, top_p, seed,
+stop, penalties, user, metadata and store are accepted for client compatibility and have no
+effect: decoding is greedy.
 
 Replies mirror OpenAI's: with audio, `message.content` is null and the text is the audio's
 `transcript`; streamed, the text comes as `delta.content` (text only) or as
@@ -25,7 +28,7 @@ OUTPUT_AUDIO_FORMATS = ("wav", "mp3", "flac", "opus", "aac", "pcm16")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- request ------------------------------------------------------------------------------------
@@ -102,7 +105,7 @@ class StreamOptions(_Strict):
 class ChatCompletionRequest(_Strict):
     model: str
     messages: list[Message] = Field(min_length=1)
-    modalities: list[Literal["text", "audio"]] | None = None
+    modalities: list[Literal["text", "audio"]] | None = Field(None, min_length=1)
     audio: AudioParam | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None

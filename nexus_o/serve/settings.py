@@ -28,8 +28,13 @@ class ServeSettings(StrictModel):
     allow_local_media: a folder whose files `file://` URLs (or plain paths) may name; None
         refuses local files. http(s) URLs are always refused: the server never fetches.
     max_queue: requests waiting for the model (the one running is not counted); more: 429.
-    request_timeout: seconds from arrival to the end of the reply; past it: 504.
-    max_tokens: cap on generated text tokens (a request's max_tokens may only lower it).
+    max_queue_wait: seconds a request may wait for the model to start on it; past it: 503.
+    request_timeout: seconds from arrival to the end of the reply; past it: 504 (and the model
+        stops at its next step).
+    max_prompt_tokens: cap on the prompt's tokens (media placeholders included), checked before
+        any model work (400); None: the model's context only.
+    max_tokens: cap on generated text tokens (a request's max_tokens may only lower it; without
+        one, a reply gets what the context leaves after the prompt, up to this cap).
     max_speech_seconds: cap on the spoken reply.
     audio_ttl_seconds: how long a reply's audio id resolves to its transcript in later turns.
     """
@@ -44,7 +49,9 @@ class ServeSettings(StrictModel):
     max_video_frames: int = Field(1800, gt=0)
     allow_local_media: Path | None = None
     max_queue: int = Field(16, ge=0)
+    max_queue_wait: float = Field(60.0, gt=0)
     request_timeout: float = Field(120.0, gt=0)
+    max_prompt_tokens: int | None = Field(None, gt=0)
     max_tokens: int = Field(512, gt=0)
     max_speech_seconds: float = Field(30.0, gt=0)
     audio_ttl_seconds: int = Field(3600, gt=0)

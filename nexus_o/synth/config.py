@@ -87,7 +87,7 @@ class VerifySpec(StrictModel):
     asr: dict[Language, str] = {"en": "whisper-tiny.en", "zh": "whisper-base"}
     max_wer: float = Field(0.2, ge=0.0)
     max_cer: float = Field(0.2, ge=0.0)
-    cpu_threads: int = Field(1, ge=0)
+    cpu_threads: int = Field(1, ge=1)  # fixed: transcripts repeat
 
 
 class TranscribeSpec(StrictModel):
@@ -97,7 +97,7 @@ class TranscribeSpec(StrictModel):
     language: Language | None = None  # None: the model detects it
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     extensions: list[str] = [".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus"]
-    cpu_threads: int = Field(1, ge=0)
+    cpu_threads: int = Field(1, ge=1)  # fixed: transcripts repeat
 
 
 class SynthRunConfig(StrictModel):

@@ -17,7 +17,10 @@ shard size); a second run with other settings into the same folder is refused. O
 output folder at a time.
 
 Engines: "local" runs shards in a process pool on all cores (in-process when workers == 1);
-"ray" runs the same shard function through Ray Data (`runner_ray`).
+"ray" runs the same shard function through Ray Data (`runner_ray`). The pool's workers die with
+the runner: on Linux the kernel kills each one when the runner process goes (PR_SET_PDEATHSIG),
+elsewhere a watchdog thread in each worker notices its parent is gone; a killed run leaves no
+worker computing or writing behind it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -201,7 +208,35 @@ def run_shard(spec: ShardSpec, items: Sequence[Any], processor: ItemProcessor, o
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(make_processor: Callable[[], ItemProcessor], items: Sequence[Any], out_dir: Path) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process die when process `parent` does, whatever kills it (even SIGKILL).
+
+    Linux: the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG); elsewhere a
+    daemon thread checks the parent once a second. A parent already gone ends this process now.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="nexus-o-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _init_worker(make_processor: Callable[[], ItemProcessor], items: Sequence[Any], out_dir: Path,
+                 parent: int) -> None:
+    die_with_parent(parent)
     _WORKER.update(make_processor=make_processor, items=items, out_dir=out_dir, processor=None)
 
 
@@ -370,7 +405,7 @@ def _run_pool(
         workers,
         mp_context=multiprocessing.get_context(method),
         initializer=_init_worker,
-        initargs=(make_processor, items, out_dir),
+        initargs=(make_processor, items, out_dir, os.getpid()),
     )
     try:
         futures = {pool.submit(_work, spec): spec for spec in todo}

@@ -39,6 +39,15 @@ def test_validate_lists_bad_lines_and_exits_one(tmp_path):
     assert report["valid"] == 3 and report["audio_hours"] is None
 
 
+def test_validate_names_a_directory_as_a_directory(tmp_path):
+    (tmp_path / "clips").mkdir()
+    path = write_manifest(tmp_path / "m.jsonl", [asr_line("clips")])
+    result = runner.invoke(app, ["data", "validate", str(path)])
+    assert result.exit_code == 1
+    assert f"line 1: audios[0]: is a directory, not a file: {tmp_path / 'clips'}" in result.stdout
+    assert "file not found" not in result.stdout
+
+
 def test_validate_missing_manifest_exits_two(tmp_path):
     result = runner.invoke(app, ["data", "validate", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2

@@ -148,6 +148,21 @@ def test_cached_predictions_of_changed_items_or_settings_are_refused(tiny, bench
         run_eval(tiny, "vqa", data, out, max_new_tokens=3, progress=False)
 
 
+def test_an_item_longer_than_the_context_is_skipped_and_recorded(tiny, bench, tmp_path):
+    data = write_benchmarks(tmp_path / "data")
+    long_line = _line("<image>" + "What colour is the circle? " * 1000, "red", images=["i0.png"])
+    with open(data / "vqa.jsonl", "a") as f:
+        f.write(json.dumps(long_line) + "\n")
+    results = run_eval(tiny, "vqa", data, tmp_path / "out", batch_size=4, max_new_tokens=3, progress=False)
+    task = results["tasks"]["vqa"]
+    assert task["status"] == "ok" and task["items"] == 3 and (task["skipped"], task["skipped_lines"]) == (1, [3])
+    records = [json.loads(x) for x in (tmp_path / "out" / "predictions" / "vqa.jsonl").read_text().splitlines()]
+    assert [("skipped" in r, r["line"]) for r in records] == [(False, 1), (False, 2), (True, 3)]
+    assert records[2]["prediction"] == "" and "context_length_exceeded: the prompt has" in records[2]["skipped"]
+    assert "over the limit of 4095" in records[2]["skipped"]
+    assert "1 of 3 items skipped" in (tmp_path / "out" / "results.md").read_text()
+
+
 def test_bad_input_gives_clear_errors(tiny, bench, tmp_path):
     with pytest.raises(EvalError, match="unknown task 'wer'; expected one of asr, s2tt, sqa, tts, vqa"):
         run_eval(tiny, "asr,wer", bench, tmp_path, progress=False)
@@ -177,6 +192,21 @@ def test_tts_scores_the_models_transcribed_speech(speaking_tiny, bench, tmp_path
     cached = [json.loads(x) for x in (tmp_path / "predictions" / "tts.jsonl").read_text().splitlines()]
     wav, rate = sf.read(tmp_path / cached[0]["audio"])
     assert rate == 16000 and 0 < len(wav) <= 0.2 * rate + 160 and isinstance(cached[0]["reply_text"], str)
+
+
+def test_tts_skips_a_text_longer_than_the_context(speaking_tiny, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [_line("Read this aloud: digit one", "digit one"), _line("Read this aloud.", "digit one " * 2500)]
+    (data / "tts.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    asr = FixedASR("Digit one!")
+    results = run_eval(speaking_tiny, "tts", data, tmp_path / "out", max_new_tokens=3, max_speech_seconds=0.2,
+                       asr_backend=asr, progress=False)
+    task = results["tasks"]["tts"]
+    assert (task["status"], task["skipped"], task["skipped_lines"], asr.calls) == ("ok", 1, [2], 1)
+    cached = [json.loads(x) for x in (tmp_path / "out" / "predictions" / "tts.jsonl").read_text().splitlines()]
+    assert cached[1]["audio"] is None and cached[1]["prediction"] == ""
+    assert "with its reply has" in cached[1]["skipped"] and "over this model's context of 4096" in cached[1]["skipped"]
 
 
 def test_tts_refuses_a_language_the_asr_cannot_hear_before_generating(speaking_tiny, tmp_path, monkeypatch):

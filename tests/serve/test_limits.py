@@ -28,13 +28,13 @@ class GatedEngine(ChatEngine):
         self.gate, self.entered = threading.Event(), threading.Event()
         self.gate.set()
 
-    def run(self, turn):
+    def run(self, turn, cancel=None):
         self.entered.set()
         if not self.gate.wait(10):
             raise RuntimeError("gate left closed")
         if "crash" in str(turn.conversation["messages"][-1]["content"]):
             raise RuntimeError("secret internal detail")
-        yield from super().run(turn)
+        yield from super().run(turn, cancel)
 
 
 @pytest.fixture(scope="module")

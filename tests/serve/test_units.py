@@ -18,7 +18,7 @@ from nexus_o.serve.audio_out import Pcm16Stream, encode_audio, output_sample_rat
 from nexus_o.serve.conversation import TranscriptStore
 from nexus_o.serve.errors import ApiError, param_path
 from nexus_o.serve.media import b64decode, decode_audio, decode_image, decode_video, media_bytes
-from nexus_o.serve.queue import JobTimeout, ModelWorker, QueueFullError
+from nexus_o.serve.queue import JobCancelled, JobTimeout, ModelWorker, QueueFullError, QueueWaitTimeout
 from nexus_o.serve.settings import ServeSettings
 from tests.serve.conftest import mp4_bytes
 
@@ -180,7 +180,7 @@ def test_worker_capacity_order_and_timeout():
         worker = ModelWorker(max_waiting=1)
         gate, entered = threading.Event(), threading.Event()
 
-        def slow():
+        def slow(token):
             entered.set()
             gate.wait(5)
             yield "slow"
@@ -188,22 +188,56 @@ def test_worker_capacity_order_and_timeout():
         loop = asyncio.get_running_loop()
         first = worker.submit(slow)
         await asyncio.to_thread(entered.wait, 5)
-        second = worker.submit(lambda: iter(["a", "b"]))
+        second = worker.submit(lambda token: iter(["a", "b"]))
         with pytest.raises(QueueFullError):
-            worker.submit(lambda: iter(["c"]))
+            worker.submit(lambda token: iter(["c"]))
         with pytest.raises(JobTimeout):
             async for _ in first.items(loop.time() + 0.05):
                 pass
         gate.set()
         assert [x async for x in second.items(loop.time() + 5)] == ["a", "b"]
 
-        def broken():
+        def broken(token):
             raise ValueError("bad input")
             yield  # unreachable: makes this function a generator
 
         with pytest.raises(ValueError, match="bad input"):
             async for _ in worker.submit(broken).items(loop.time() + 5):
                 pass
+        worker.close()
+
+    asyncio.run(scenario())
+
+
+def test_worker_bounds_queue_waits_and_cancelled_jobs_leave_at_once():
+    async def scenario():
+        worker = ModelWorker(max_waiting=1)
+        entered, stopped = threading.Event(), threading.Event()
+
+        def endless(token):
+            entered.set()
+            try:
+                while not token.cancelled:  # a model loop checking its token at every step
+                    time.sleep(0.01)
+                    yield "step"
+            finally:
+                stopped.set()
+
+        loop = asyncio.get_running_loop()
+        running = worker.submit(endless)
+        pieces = running.items(loop.time() + 30)
+        assert await anext(pieces) == "step"
+        waiting = worker.submit(lambda token: iter(["late"]))
+        with pytest.raises(QueueWaitTimeout):
+            async for _ in waiting.items(loop.time() + 30, start_by=loop.time() + 0.2):
+                pass
+        assert worker.waiting == 1  # dropped from the line only when its place is needed
+        third = worker.submit(lambda token: iter(["third"]))  # the cancelled job's place is free
+        running.cancel("client left")
+        with pytest.raises(JobCancelled, match="client left"):
+            await anext(pieces)
+        assert await asyncio.to_thread(stopped.wait, 2)  # the work itself stopped at its next step
+        assert [x async for x in third.items(loop.time() + 5)] == ["third"]
         worker.close()
 
     asyncio.run(scenario())

@@ -51,5 +51,5 @@ def run_tones(out: str | Path, *, workers: int = 1, engine: str = "local", delay
                       fingerprint={"job": "tones", "seed": seed}, engine=engine, workers=workers, progress=False)
 
 
-if __name__ == "__main__":  # python -m tests.synth.runner_jobs OUT: the slow job a test kills
-    run_tones(sys.argv[1], workers=2, delay=0.05)
+if __name__ == "__main__":  # python -m tests.synth.runner_jobs OUT [DELAY]: the slow job a test kills
+    run_tones(sys.argv[1], workers=2, delay=float(sys.argv[2]) if len(sys.argv) > 2 else 0.05)

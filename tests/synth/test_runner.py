@@ -92,6 +92,48 @@ def test_killed_process_then_resume_gives_the_uninterrupted_output(tmp_path, ref
     assert snapshot(tmp_path) == reference
 
 
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is `pid`, from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers in /proc")
+def test_killing_the_runner_alone_kills_its_workers(tmp_path):
+    child = subprocess.Popen([sys.executable, "-m", "tests.synth.runner_jobs", str(tmp_path), "0.5"], cwd=REPO,
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 or not list((tmp_path / "audio").glob(".shard-*.partial")):
+            assert child.poll() is None and time.monotonic() < deadline, "the job never got its workers going"
+            workers = _children(child.pid)
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)  # the runner only: not its process group
+        child.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived the runner"
+    finally:
+        for pid in filter(_alive, workers):  # never leave them behind, even when the test fails
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_a_different_run_into_the_same_folder_is_refused(tmp_path):
     run_tones(tmp_path)
     with pytest.raises(RunMismatchError, match="fingerprint"):

@@ -95,10 +95,15 @@ def _is_complete(folder: Path, model_size: int) -> bool:
 class FasterWhisperBackend:
     """Whisper ASR on CTranslate2: `transcribe(wav, sample_rate, language) -> Transcript`.
 
+    Decoding is deterministic, so that the same audio always gets the same transcript and a
+    synthesis run's keep/reject decisions repeat: a fixed beam, temperature 0 only (faster-whisper's
+    default falls back to sampling at rising temperatures when a segment looks poor, and those
+    samples differ from run to run), and a fixed thread count.
+
     Args:
         model_dir: a CTranslate2 Whisper folder (see `whisper_tiny_en_dir`, `whisper_base_dir`).
         device, compute_type: CTranslate2 placement and precision ("cpu", "int8").
-        cpu_threads: threads per call; 0 lets CTranslate2 decide.
+        cpu_threads: threads per call (>= 1: a number the run does not leave to the machine).
         beam_size: 1 is greedy decoding, enough for verification and much faster.
         name: registry name reported in results.
     """
@@ -108,13 +113,15 @@ class FasterWhisperBackend:
         model_dir: str | Path,
         device: str = "cpu",
         compute_type: str = "int8",
-        cpu_threads: int = 0,
+        cpu_threads: int = 1,
         beam_size: int = 1,
         name: str = "faster-whisper",
     ):
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "model.bin").is_file():
             raise FileNotFoundError(f"{self.model_dir} is not a CTranslate2 Whisper folder (no model.bin)")
+        if cpu_threads < 1 or beam_size < 1:
+            raise ValueError(f"cpu_threads={cpu_threads} and beam_size={beam_size} must be >= 1")
         self.device, self.compute_type, self.cpu_threads = device, compute_type, cpu_threads
         self.beam_size = beam_size
         self.name = name
@@ -131,6 +138,7 @@ class FasterWhisperBackend:
                     device=self.device,
                     compute_type=self.compute_type,
                     cpu_threads=self.cpu_threads,
+                    num_workers=1,
                     local_files_only=True,
                 )
         return self._model
@@ -139,19 +147,27 @@ class FasterWhisperBackend:
     def languages(self) -> tuple[str, ...]:
         return ("en", "zh") if self._load().model.is_multilingual else ("en",)
 
+    def decode_options(self, language: str | None) -> dict:
+        """faster-whisper `transcribe` options: one greedy/beam pass at temperature 0, no fallback."""
+        return {
+            "language": language,
+            "beam_size": self.beam_size,
+            "best_of": 1,
+            "temperature": 0.0,
+            "compression_ratio_threshold": None,  # no retry at a higher (sampling) temperature
+            "log_prob_threshold": None,
+            "no_speech_threshold": None,
+            "condition_on_previous_text": False,
+            "without_timestamps": True,
+            "vad_filter": False,
+        }
+
     def transcribe(self, wav: np.ndarray, sample_rate: int, language: str | None = None) -> Transcript:
         """Transcribe [T] float audio; confidence = exp(mean avg_logprob of the segments)."""
         audio = to_16k(wav, sample_rate)
         model = self._load()
         check_language_support(self.name, language, self.languages)
-        segments, info = model.transcribe(
-            audio,
-            language=language,
-            beam_size=self.beam_size,
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            vad_filter=False,
-        )
+        segments, info = model.transcribe(audio, **self.decode_options(language))
         segments = list(segments)  # the generator does the decoding
         separator = "" if info.language == "zh" else " "  # Chinese is written without spaces
         text = separator.join(s.text.strip() for s in segments).strip()

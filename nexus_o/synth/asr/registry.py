@@ -17,12 +17,13 @@ ASR_BACKENDS = ("whisper-tiny.en", "whisper-base", "pocketsphinx", "faster-whisp
                 "paraformer:DIR")
 
 
-def get_asr_backend(spec: str, cpu_threads: int = 0) -> ASRBackend:
+def get_asr_backend(spec: str, cpu_threads: int = 1) -> ASRBackend:
     """Build an ASR backend from its registry name (see the module docstring).
 
     Args:
         spec: a name from `ASR_BACKENDS`.
-        cpu_threads: CTranslate2 threads for the faster-whisper backends (0 = its default).
+        cpu_threads: CTranslate2 threads for the faster-whisper backends (>= 1, fixed so that
+            transcripts repeat from run to run).
 
     Raises:
         ValueError: unknown name. FileNotFoundError: a folder does not hold a model.

@@ -7,6 +7,9 @@ nothing is ever fetched from a hub.
 Audio longer than Whisper's 30 s window is cut into consecutive 30 s windows, each transcribed on
 its own, and the texts joined: nothing is clipped. (Whisper's sequential long-form decoding is
 better at window edges; synthesised utterances are short, so the simple path serves here.)
+
+Decoding is greedy and deterministic (one beam, no sampling, no temperature fallback), so the
+same audio always gets the same transcript; torch's thread count is the process's own.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ class TransformersWhisperBackend:
             out = model.generate(
                 features.to(self.device, model.dtype),
                 max_new_tokens=self.max_new_tokens,
+                num_beams=1,
+                do_sample=False,
                 return_dict_in_generate=True,
                 output_scores=True,
                 **options,
