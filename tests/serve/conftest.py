@@ -39,8 +39,12 @@ def speaking_tiny():
 @pytest.fixture(scope="session")
 def speaking():
     """The speaking tiny (model, processor), shared by the serve test modules (one server at a time)."""
-    torch.set_num_threads(1)
-    return speaking_tiny()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # built on one thread, like the tests that use it; the rest of the session keeps its own
+    try:
+        return speaking_tiny()
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
