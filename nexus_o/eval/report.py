@@ -27,17 +27,22 @@ def load_paper_results(path: str | Path = PAPER_RESULTS) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_report(results: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write OUT/results.json and OUT/results.md (each replaced atomically); returns both paths."""
+def write_json_and_markdown(results: dict, markdown: str, out_dir: str | Path, stem: str) -> tuple[Path, Path]:
+    """Write OUT/<stem>.json (`results`) and OUT/<stem>.md (`markdown`), each replaced atomically."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = out_dir / "results.json", out_dir / "results.md"
-    texts = json.dumps(results, indent=2, ensure_ascii=False) + "\n", render_markdown(results)
+    paths = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    texts = json.dumps(results, indent=2, ensure_ascii=False) + "\n", markdown
     for path, text in zip(paths, texts):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     return paths
+
+
+def write_report(results: dict, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write OUT/results.json and OUT/results.md (each replaced atomically); returns both paths."""
+    return write_json_and_markdown(results, render_markdown(results), out_dir, "results")
 
 
 def _fmt(value, decimals: int = 2) -> str:

@@ -9,11 +9,9 @@ Last, the paper's benchmarks this command does not run, and why.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-from nexus_o.eval.report import DASH, METRIC_LABELS, PAPER_RESULTS, _fmt, _row, load_paper_results
+from nexus_o.eval.report import DASH, METRIC_LABELS, PAPER_RESULTS, _fmt, _row, load_paper_results, write_json_and_markdown
 
 TABLE_ORDER = ("vqa", "sqa", "asr", "s2tt", "tts")
 
@@ -86,12 +84,4 @@ def render_suite_markdown(results: dict) -> str:
 
 def write_suite_report(results: dict, out_dir: str | Path) -> tuple[Path, Path]:
     """Write OUT/suite.json and OUT/suite.md (each replaced atomically); returns both paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = out_dir / "suite.json", out_dir / "suite.md"
-    texts = json.dumps(results, indent=2, ensure_ascii=False) + "\n", render_suite_markdown(results)
-    for path, text in zip(paths, texts):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    return paths
+    return write_json_and_markdown(results, render_suite_markdown(results), out_dir, "suite")
