@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from nexus_o.models.loading import CODEC_SUBDIR
+from nexus_o.bundle.loading import CODEC_SUBDIR
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "tiny"
 STAGES = ("stage1_align", "stage2_sft", "stage3_speech")
@@ -88,12 +88,12 @@ def _encode_targets(codec, data: Path, console: Console) -> None:
     console.print("stage-3 targets encoded")
 
 
-def _answer_sample(model, data: Path, out: Path) -> dict:
+def _answer_sample(omni, data: Path, out: Path) -> dict:
     """Answer the world's sample prompt (an image and a spoken question) with text and a WAV."""
     import soundfile as sf
 
     sample = json.loads((data / "sample_prompt.json").read_text())
-    reply = model.chat(sample, modalities=["text", "audio"], base_dir=data)
+    reply = omni.chat(sample, modalities=["text", "audio"], base_dir=data)
     wav_path = out / "answer.wav"
     sf.write(wav_path, reply.audio, reply.sample_rate)
     return {"prompt": sample, "answer_text": reply.text, "answer_wav": str(wav_path)}
@@ -124,7 +124,7 @@ def _fit_codec(paths: list[Path], codec_dir: Path, seed: int, console: Console) 
 def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
     """The tts judge table (`nexus_o.eval.reference_speech.judge_table`), cached in eval/tts_judges.json."""
     from nexus_o.eval.reference_speech import judge_table
-    from nexus_o.synth.asr import get_asr_backend
+    from nexus_o.speech.asr import get_asr_backend
 
     cached = eval_dir / "tts_judges.json"
     if cached.is_file():
@@ -178,10 +178,10 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
 
     from nexus_o.codecs.registry import load_codec
     from nexus_o.eval.runner import run_eval
-    from nexus_o.models.ct2_whisper import converted_whisper_base
-    from nexus_o.models.loading import load_model
-    from nexus_o.models.tiny_world import tiny_world_model
-    from nexus_o.synth.asr import get_asr_backend
+    from nexus_o.bundle.ct2_whisper import converted_whisper_base
+    from nexus_o.bundle.loading import load_model
+    from nexus_o.bundle.tiny_world import tiny_world_model
+    from nexus_o.speech.asr import get_asr_backend
     from nexus_o.synth.tiny_world.build import build_tiny_world
     from nexus_o.train.run import run_training
     from nexus_o.train.trainer import save_final
@@ -215,8 +215,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     console.rule("[bold]4/9 model: Whisper-base encoder, tiny LLM, speech decoder")
     init = out / "init"
     if not (init / "config.json").is_file():
-        model, processor = tiny_world_model(codec, converted_whisper_base(), seed=seed)
-        save_final(model, processor, init)
+        save_final(tiny_world_model(codec, converted_whisper_base(), seed=seed), init)
     step("model")
 
     scale = minutes / DEFAULT_MINUTES
@@ -228,15 +227,14 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
         step(stage)
 
     console.rule("[bold]8/9 evaluate")
-    model, processor = load_model(model_path)
-    model.eval()
+    omni = load_model(model_path).eval()
     judge = get_asr_backend(TTS_JUDGE)  # loads on first use; one model for both scores below
-    results = run_eval((model, processor), ["asr", "vqa", "tts"], data / "test", out / "eval", asr_backend=judge)
+    results = run_eval(omni, ["asr", "vqa", "tts"], data / "test", out / "eval", asr_backend=judge)
     judged = _judge_speech(data, out / "eval", results, judge)
     step("eval")
 
     console.rule("[bold]9/9 answer a sample prompt")
-    answer = _answer_sample(model, data, out)
+    answer = _answer_sample(omni, data, out)
     step("answer")
 
     first, second = judged[TTS_JUDGE], judged[SECOND_JUDGE]

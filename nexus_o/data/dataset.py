@@ -28,7 +28,7 @@ import datasets
 import numpy as np
 import pyarrow.compute as pc
 
-from nexus_o import __version__
+from nexus_o.version import __version__
 from nexus_o.data.manifest import (LineIssue, ManifestError, OnError, RejectLog, Shard, iter_raw_lines, parse_line,
                                    read_manifest, split_manifest)
 from nexus_o.data.media import MediaCheck, MediaError, check_sample_media, load_audio, load_codes, load_image, load_video

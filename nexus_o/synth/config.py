@@ -59,7 +59,7 @@ class PoolSpec(StrictModel):
 
 
 class SpeakerSpec(StrictModel):
-    """One fixed voice (fields of `nexus_o.synth.tts.Speaker`); voice None = the backend's default."""
+    """One fixed voice (fields of `nexus_o.speech.tts.Speaker`); voice None = the backend's default."""
 
     backend: str = "piper"
     voice: str | None = None

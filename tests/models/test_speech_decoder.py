@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nexus_o.inference.speech_stream import stream_audio, stream_codes
-from nexus_o.models.presets import preset_config
+from nexus_o.bundle.presets import preset_config
 from nexus_o.models.sampling import SamplingConfig
 from nexus_o.models.speech_decoder import SpeechDecoder
 from nexus_o.models.speech_decoder_config import SpeechDecoderConfig

@@ -61,7 +61,7 @@ def test_chat_one_turn_on_the_tiny_preset():
 
 
 def test_chat_speaks_and_keeps_history(speaking, monkeypatch, tmp_path):
-    model, _ = speaking
+    omni = speaking
     monkeypatch.setattr(server_module, "load_for_serving", lambda ref: speaking)
     image = tmp_path / "shape.png"
     import base64
@@ -72,11 +72,11 @@ def test_chat_speaks_and_keeps_history(speaking, monkeypatch, tmp_path):
                                  "--speak", str(out)])
     assert result.exit_code == 0, result.output
     wav, rate = sf.read(out)
-    assert rate == model.codec.sample_rate and wav.size > 0
+    assert rate == omni.codec.sample_rate and wav.size > 0
 
     written = []
     script = io.StringIO(f"/image {image}\nwhat is it?\n/image nowhere.png\nand now?\n/reset\n/exit\n")
-    interactive(model, stdin=script, write=written.append)
+    interactive(omni, stdin=script, write=written.append)
     text = "".join(written)
     assert f"[image attached: {image}]" in text and "[no such file: nowhere.png]" in text
     assert text.count("model> ") == 2 and "[conversation cleared]" in text

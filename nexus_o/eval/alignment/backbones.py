@@ -84,11 +84,12 @@ def load_ours(name_or_path: str | Path, device: str | torch.device | None = None
     Raises:
         FileNotFoundError: the folder holds no checkpoint.
     """
-    from nexus_o.models.loading import load_model
-    from nexus_o.models.presets import PRESETS
+    from nexus_o.bundle.loading import load_model
+    from nexus_o.bundle.presets import PRESETS
 
     dtype = resolve_dtype(dtype)
-    model, processor = load_model(name_or_path, dtype=dtype)
+    omni = load_model(name_or_path, dtype=dtype)
+    model, processor = omni.model, omni.processor
     model.to(device=resolve_device(device), dtype=dtype).eval()
     label = str(name_or_path) if str(name_or_path) in PRESETS else Path(name_or_path).resolve().name
     return Backbone("ours", f"NEXUS-O ({label})", model.vl, processor, omni=model)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nexus_o.synth.tts.base import (
+from nexus_o.speech.tts.base import (
     BackendUnavailableError,
     Speaker,
     SynthesisError,
@@ -36,12 +36,12 @@ from nexus_o.synth.tts.base import (
 COSYVOICE2_HELP = (
     "CosyVoice 2 is not installed: clone https://github.com/FunAudioLLM/CosyVoice, install its "
     "requirements, add the clone and its third_party/Matcha-TTS to PYTHONPATH, and pass the "
-    "CosyVoice2-0.5B model folder (see nexus_o/synth/tts/zero_shot.py)"
+    "CosyVoice2-0.5B model folder (see nexus_o/speech/tts/zero_shot.py)"
 )
 FISH_SPEECH_HELP = (
     "fish-speech has no built-in adapter (its Python API is not stable across releases): run its "
     "API server and wrap the HTTP call in a class with synthesize(text, speaker) -> (wav, "
-    "sample_rate), see nexus_o/synth/tts/zero_shot.py"
+    "sample_rate), see nexus_o/speech/tts/zero_shot.py"
 )
 
 
@@ -102,7 +102,7 @@ class CosyVoice2Backend:
         """Zero-shot speakers are prompt recordings, not a grid: use `prompt_speakers`."""
         raise ValueError(
             "cosyvoice2 speakers are prompt recordings: build them with "
-            "nexus_o.synth.tts.zero_shot.prompt_speakers([(wav, transcript, language), ...])"
+            "nexus_o.speech.tts.zero_shot.prompt_speakers([(wav, transcript, language), ...])"
         )
 
     def synthesize(self, text: str, speaker: Speaker) -> tuple[np.ndarray, int]:

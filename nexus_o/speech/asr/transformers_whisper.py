@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nexus_o.synth.asr.base import ASR_SAMPLE_RATE, Transcript, to_16k
+from nexus_o.speech.asr.base import ASR_SAMPLE_RATE, Transcript, to_16k
 
 WINDOW_SECONDS = 30
 

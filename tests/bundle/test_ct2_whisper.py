@@ -11,8 +11,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nexus_o.models.ct2_reader import CT2FormatError, read_ct2_model
-from nexus_o.models.ct2_whisper import (
+from nexus_o.bundle.ct2_reader import CT2FormatError, read_ct2_model
+from nexus_o.bundle.ct2_whisper import (
     convert_ct2_whisper,
     converted_whisper_base,
     ct2_source,
@@ -139,7 +139,7 @@ def test_greedy_decoding_matches_ctranslate2(ct2_tiny, tmp_path):
 
 
 def test_encoder_only_folder_loads_with_load_whisper_encoder(hf_tiny, ct2_tiny, tmp_path):
-    from nexus_o.models.components import load_whisper_encoder
+    from nexus_o.bundle.from_components import load_whisper_encoder
 
     encoder = load_whisper_encoder(convert_ct2_whisper(ct2_tiny("int8"), tmp_path / "enc")).eval()
     features = torch.from_numpy(_features(0.5))
@@ -162,7 +162,7 @@ def test_split_parts_read_like_the_whole_file(ct2_tiny, tmp_path):
 
 
 def test_packaged_tiny_en_encoder_matches_ctranslate2(tmp_path):
-    from nexus_o.models.components import load_whisper_encoder
+    from nexus_o.bundle.from_components import load_whisper_encoder
 
     source = ct2_source("whisper-tiny.en")
     encoder = load_whisper_encoder(convert_ct2_whisper(source, tmp_path / "tiny-en")).eval()
@@ -176,7 +176,7 @@ def test_packaged_tiny_en_encoder_matches_ctranslate2(tmp_path):
 
 
 def test_whisper_base_is_converted_once_and_reused(tmp_path):
-    from nexus_o.models.components import load_whisper_encoder
+    from nexus_o.bundle.from_components import load_whisper_encoder
 
     folder = converted_whisper_base(cache_dir=tmp_path)
     stamp = (folder / "model.safetensors").stat().st_mtime_ns

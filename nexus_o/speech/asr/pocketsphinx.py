@@ -11,8 +11,8 @@ import threading
 
 import numpy as np
 
-from nexus_o.synth.asr.base import ASR_SAMPLE_RATE, Transcript, check_language_support, to_16k
-from nexus_o.synth.tts.base import BackendUnavailableError
+from nexus_o.speech.asr.base import ASR_SAMPLE_RATE, Transcript, check_language_support, to_16k
+from nexus_o.speech.tts.base import BackendUnavailableError
 
 
 class PocketsphinxBackend:

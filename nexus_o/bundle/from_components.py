@@ -9,6 +9,7 @@ from PyTorch files with `weights_only=True`: never an unrestricted unpickle.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -16,7 +17,13 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration, WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from nexus_o.bundle.omni import OmniModel
+from nexus_o.bundle.loading import build_processor
+from nexus_o.models.adapter import AudioAdapter
 from nexus_o.models.configuration import NexusOConfig
+from nexus_o.models.modeling import NexusOForConditionalGeneration
+from nexus_o.models.speech_decoder import SpeechDecoder
+from nexus_o.processing.tokenizer import add_audio_tokens
 
 _ENCODER_PREFIXES = ("model.encoder.", "encoder.", "")
 
@@ -71,49 +78,49 @@ def load_whisper_encoder(folder: Path, dtype: torch.dtype | None = None,
     return encoder.to(dtype) if dtype is not None else encoder
 
 
-def load_components(cls, vl_dir: Path, audio_dir: Path, *, adapter: dict | None = None,
-                    speech_decoder: dict | None = None, codec: str | None = None,
-                    dtype: torch.dtype | None = None):
-    """Assemble (model, processor); see `NexusOForConditionalGeneration.from_components`."""
-    from nexus_o.models.adapter import AudioAdapter
-    from nexus_o.models.loading import build_processor
-    from nexus_o.processing.tokenizer import add_audio_tokens
+def from_components(vl: str | Path, audio_encoder: str | Path, *, adapter: dict | None = None,
+                    speech_decoder: dict | None = None, dtype: torch.dtype | None = None) -> OmniModel:
+    """Build the model from local checkpoint folders (Hugging Face layouts, no download).
 
+    vl: a Qwen2.5-VL checkpoint folder (model + tokenizer + processor files).
+    audio_encoder: a Whisper checkpoint folder (`WhisperModel` / `WhisperForConditionalGeneration`
+        / a bare encoder); only the encoder weights are taken.
+    adapter / speech_decoder: optional sub-config overrides (dicts, strict keys).
+    Returns an `OmniModel` without codec: the tokenizer gains the audio special tokens and the
+    embeddings are resized when the vocabulary needs it.
+    """
+    vl_dir, audio_dir = Path(vl), Path(audio_encoder)
     if not (vl_dir / "config.json").is_file():
         raise FileNotFoundError(f"no Qwen2.5-VL checkpoint at {vl_dir} (config.json missing)")
-    vl = Qwen2_5_VLForConditionalGeneration.from_pretrained(vl_dir, dtype=dtype)
+    vl_model = Qwen2_5_VLForConditionalGeneration.from_pretrained(vl_dir, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(vl_dir)
     token_ids = add_audio_tokens(tokenizer)
-    if len(tokenizer) > vl.config.text_config.vocab_size:
-        vl.resize_token_embeddings(len(tokenizer))
+    if len(tokenizer) > vl_model.config.text_config.vocab_size:
+        vl_model.resize_token_embeddings(len(tokenizer))
     encoder = load_whisper_encoder(audio_dir, dtype)
 
-    hidden = vl.config.text_config.hidden_size
+    hidden = vl_model.config.text_config.hidden_size
     adapter_cfg = {"input_size": encoder.config.d_model, "intermediate_size": hidden, "output_size": hidden,
                    **(adapter or {})}
-    config = NexusOConfig(vl_config=vl.config, audio_config=encoder.config, adapter_config=adapter_cfg,
-                          speech_decoder_config=speech_decoder, codec=codec, **token_ids)
+    config = NexusOConfig(vl_config=vl_model.config, audio_config=encoder.config, adapter_config=adapter_cfg,
+                          speech_decoder_config=speech_decoder, **token_ids)
     with torch.device("meta"):
-        model = cls(config)
-    model.vl, model.audio_encoder = vl, encoder
+        model = NexusOForConditionalGeneration(config)
+    model.vl, model.audio_encoder = vl_model, encoder
     ad = config.adapter_config
     model.audio_adapter = AudioAdapter(stack_frames=ad.stack_frames, input_size=ad.input_size,
                                        intermediate_size=ad.intermediate_size, output_size=ad.output_size,
                                        hidden_act=ad.hidden_act)
     model.audio_adapter.apply(model._init_weights)
     if config.speech_decoder_config is not None:
-        from nexus_o.models.speech_decoder import SpeechDecoder
-
         model.speech_decoder = SpeechDecoder.from_config(config.speech_decoder_config)
     if dtype is not None:
         model.to(dtype)
-    processor = build_processor(config, tokenizer, _image_pixels(vl_dir))
-    return model, processor
+    return OmniModel(model, build_processor(config, tokenizer, _image_pixels(vl_dir)))
 
 
 def _image_pixels(vl_dir: Path) -> dict | None:
     """The checkpoint's own image size limits, if its processor config names them."""
-    import json
 
     for name in ("preprocessor_config.json", "processor_config.json"):
         path = vl_dir / name

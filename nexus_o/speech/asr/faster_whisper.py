@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nexus_o.synth.asr.base import Transcript, check_language_support, to_16k
-from nexus_o.synth.tts.base import BackendUnavailableError
+from nexus_o.speech.asr.base import Transcript, check_language_support, to_16k
+from nexus_o.speech.tts.base import BackendUnavailableError
 
 _BASE_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 

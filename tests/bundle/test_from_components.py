@@ -4,8 +4,8 @@ import torch
 from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessorPil,
                           WhisperConfig, WhisperForConditionalGeneration)
 
-from nexus_o.models.modeling import NexusOForConditionalGeneration
-from nexus_o.models.presets import PRESETS
+from nexus_o.bundle.from_components import from_components
+from nexus_o.bundle.presets import PRESETS
 from nexus_o.processing.tokenizer import AUDIO_TOKENS, build_tiny_tokenizer
 from tests.conftest import tone
 
@@ -32,8 +32,9 @@ def _write_checkpoints(root):
 
 def test_from_components_builds_and_round_trips(tmp_path):
     vl, whisper, tok = _write_checkpoints(tmp_path)
-    model, processor = NexusOForConditionalGeneration.from_components(vl=tmp_path / "vl",
-                                                                      audio_encoder=tmp_path / "whisper")
+    omni = from_components(vl=tmp_path / "vl", audio_encoder=tmp_path / "whisper")
+    model, processor = omni.model, omni.processor
+    assert omni.codec is None
     # audio tokens added, embeddings resized to hold them
     ids = processor.tokenizer.convert_tokens_to_ids(AUDIO_TOKENS)
     assert ids == [model.config.audio_start_token_id, model.config.audio_token_id, model.config.audio_end_token_id]
@@ -51,9 +52,10 @@ def test_from_components_builds_and_round_trips(tmp_path):
         logits = model(**batch).logits
     model.save_pretrained(tmp_path / "nexus")
     processor.save_pretrained(tmp_path / "nexus")
-    from nexus_o.models.loading import load_model
+    from nexus_o.bundle.loading import load_model
 
-    again, proc2 = load_model(tmp_path / "nexus")
+    loaded = load_model(tmp_path / "nexus")
+    again, proc2 = loaded.model, loaded.processor
     with torch.no_grad():
         assert torch.equal(again.eval()(**proc2.apply_chat_template(
             {"messages": [{"role": "user", "content": "<audio>hi"}], "audios": [tone(1.0)]})).logits, logits)
@@ -63,4 +65,4 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     import pytest
 
     with pytest.raises(FileNotFoundError, match="no Qwen2.5-VL checkpoint"):
-        NexusOForConditionalGeneration.from_components(vl=tmp_path / "nope", audio_encoder=tmp_path)
+        from_components(vl=tmp_path / "nope", audio_encoder=tmp_path)

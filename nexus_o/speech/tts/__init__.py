@@ -3,7 +3,7 @@
 Backends load their engines lazily: importing this package is cheap.
 """
 
-from nexus_o.synth.tts.base import (
+from nexus_o.speech.tts.base import (
     BackendUnavailableError,
     Speaker,
     SynthesisError,
@@ -11,7 +11,7 @@ from nexus_o.synth.tts.base import (
     VoiceSpace,
     sample_speakers,
 )
-from nexus_o.synth.tts.registry import (
+from nexus_o.speech.tts.registry import (
     TTS_BACKENDS,
     SpeakerSampler,
     TTSRouter,

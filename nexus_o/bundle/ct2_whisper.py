@@ -4,7 +4,7 @@ The tiny world's audio encoder is Whisper base, which registry packages ship onl
 weights. `convert_ct2_whisper` reads model.bin with our own reader (nothing executed or
 unpickled), dequantises to float32, renames CT2's spec names onto `WhisperForConditionalGeneration`
 keys and writes a Hugging Face folder (config.json + model.safetensors) that `from_pretrained` and
-`nexus_o.models.components.load_whisper_encoder` load.
+`nexus_o.bundle.from_components.load_whisper_encoder` load.
 
 CT2 -> transformers (per layer; `{e,d}` = encoder/decoder):
     conv{1,2}/{weight,bias}                 model.encoder.conv{1,2}   same [out, in, kernel] layout
@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import WhisperConfig
 
-from nexus_o.models.ct2_reader import CT2Model, CT2Source, ct2_side_dir, read_ct2_model, read_ct2_side_files
+from nexus_o.bundle.ct2_reader import CT2Model, CT2Source, ct2_side_dir, read_ct2_model, read_ct2_side_files
 
 # Whisper's published sizes: heads are a hyper-parameter, not a shape; CT2 also stores them as
 # `{encoder,decoder}/num_heads`, and this table is the fallback for files that do not.
@@ -282,7 +282,7 @@ def whisper_base_ct2_dir(cache_dir: str | Path | None = None) -> Path:
     """CT2 folder of multilingual Whisper base (for ctranslate2 / faster-whisper), its halves joined
     once, atomically, into `<cache_dir or ~/.cache/nexus-o>/whisper-base-ct2` and reused; the
     ASR backend's `whisper_base_dir` does it, so both share one copy."""
-    from nexus_o.synth.asr.faster_whisper import whisper_base_dir
+    from nexus_o.speech.asr.faster_whisper import whisper_base_dir
 
     return whisper_base_dir(cache_dir)
 
@@ -291,7 +291,7 @@ def converted_whisper_base(cache_dir: str | Path | None = None) -> Path:
     """HF folder of the Whisper base encoder, converted once into
     `<cache_dir or ~/.cache/nexus-o>/whisper-base-hf-encoder` and reused; loads with
     `load_whisper_encoder`. Reads the split halves in place: no joined model.bin is needed."""
-    from nexus_o.synth.asr.faster_whisper import default_cache_dir
+    from nexus_o.speech.asr.faster_whisper import default_cache_dir
 
     target = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "whisper-base-hf-encoder"
     if _is_converted(target):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nexus_o.synth.tts.base import (
+from nexus_o.speech.tts.base import (
     BackendUnavailableError,
     Speaker,
     SynthesisError,

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from nexus_o.synth.asr.base import ASRBackend
+from nexus_o.speech.asr.base import ASRBackend
 
 ASR_BACKENDS = ("whisper-tiny.en", "whisper-base", "pocketsphinx", "faster-whisper:DIR", "transformers:DIR",
                 "paraformer:DIR")
@@ -31,7 +31,7 @@ def get_asr_backend(spec: str, cpu_threads: int = 1) -> ASRBackend:
     """
     name, _, arg = spec.partition(":")
     if spec in ("whisper-tiny.en", "whisper-base") or (name == "faster-whisper" and arg):
-        from nexus_o.synth.asr import faster_whisper as fw
+        from nexus_o.speech.asr import faster_whisper as fw
 
         if spec == "whisper-tiny.en":
             model_dir = fw.whisper_tiny_en_dir()
@@ -41,15 +41,15 @@ def get_asr_backend(spec: str, cpu_threads: int = 1) -> ASRBackend:
             model_dir = arg
         return fw.FasterWhisperBackend(model_dir, cpu_threads=cpu_threads, name=spec)
     if name == "pocketsphinx" and not arg:
-        from nexus_o.synth.asr.pocketsphinx import PocketsphinxBackend
+        from nexus_o.speech.asr.pocketsphinx import PocketsphinxBackend
 
         return PocketsphinxBackend()
     if name == "transformers" and arg:
-        from nexus_o.synth.asr.transformers_whisper import TransformersWhisperBackend
+        from nexus_o.speech.asr.transformers_whisper import TransformersWhisperBackend
 
         return TransformersWhisperBackend(arg, name=spec)
     if name == "paraformer" and arg:
-        from nexus_o.synth.asr.paraformer import ParaformerBackend
+        from nexus_o.speech.asr.paraformer import ParaformerBackend
 
         return ParaformerBackend(arg, name=spec)
     raise ValueError(f"unknown ASR backend {spec!r}; expected one of {', '.join(ASR_BACKENDS)}")

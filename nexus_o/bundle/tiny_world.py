@@ -15,7 +15,12 @@ from pathlib import Path
 
 import torch
 
-from nexus_o.models.presets import PRESETS
+from nexus_o.bundle.from_components import load_whisper_encoder
+from nexus_o.bundle.loading import TINY_IMAGE_PIXELS, build_processor, speech_decoder_for
+from nexus_o.bundle.omni import OmniModel
+from nexus_o.bundle.presets import PRESETS, preset_config
+from nexus_o.models.modeling import NexusOForConditionalGeneration
+from nexus_o.processing.tokenizer import build_tiny_tokenizer
 
 # Widths of the tiny world's LLM and speech decoder (the tests' `tiny` preset is smaller still).
 TEXT = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4,
@@ -30,22 +35,15 @@ SPEECH_DECODER = {"num_layers": 3, "hidden_size": 192, "num_heads": 4, "intermed
 WINDOW_POSITIONS = 150  # 3 s encoder windows
 
 
-def tiny_world_model(codec, audio_encoder_dir: str | Path, seed: int = 0):
-    """(model, processor) for the tiny world: codec-matched speech decoder, Whisper-base encoder."""
-    from nexus_o.models.components import load_whisper_encoder
-    from nexus_o.models.loading import TINY_IMAGE_PIXELS, build_processor
-    from nexus_o.models.modeling import NexusOForConditionalGeneration
-    from nexus_o.models.presets import preset_config
-    from nexus_o.processing.tokenizer import build_tiny_tokenizer
-
+def tiny_world_model(codec, audio_encoder_dir: str | Path, seed: int = 0) -> OmniModel:
+    """The tiny world's `OmniModel`: codec-matched speech decoder, Whisper-base encoder."""
     torch.manual_seed(seed)
     encoder = load_whisper_encoder(Path(audio_encoder_dir), max_source_positions=WINDOW_POSITIONS)
     vl = copy.deepcopy(PRESETS["tiny"]["vl_config"])
     vl["text_config"].update(TEXT)
     vl["vision_config"].update(VISION)
     hidden = TEXT["hidden_size"]
-    decoder = dict(SPEECH_DECODER, num_codebooks=codec.num_codebooks, codec_entries=codec.codebook_size,
-                   codebook_size=codec.codebook_size + 3, llm_hidden_size=hidden, max_steps=1024)
+    decoder = speech_decoder_for(codec, hidden, **SPEECH_DECODER, max_steps=1024)
     config = preset_config("tiny", vl_config=vl, audio_config=encoder.config.to_dict(),
                            adapter_config={"stack_frames": 5, "input_size": encoder.config.d_model,
                                            "intermediate_size": hidden, "output_size": hidden},
@@ -54,5 +52,4 @@ def tiny_world_model(codec, audio_encoder_dir: str | Path, seed: int = 0):
     model.audio_encoder.load_state_dict(encoder.state_dict())
     tokenizer = build_tiny_tokenizer(config.vl_config.text_config.vocab_size)
     processor = build_processor(config, tokenizer, TINY_IMAGE_PIXELS)
-    model.attach(processor, codec)
-    return model, processor
+    return OmniModel(model, processor, codec)

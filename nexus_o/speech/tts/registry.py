@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nexus_o.synth.language import check_language, detect_language
-from nexus_o.synth.tts.base import BackendUnavailableError, Speaker, TTSBackend, sample_speakers
+from nexus_o.speech.language import check_language, detect_language
+from nexus_o.speech.tts.base import BackendUnavailableError, Speaker, TTSBackend, sample_speakers
 
 TTS_BACKENDS = ("espeak", "piper", "cosyvoice2", "fish-speech")
 
@@ -30,19 +30,19 @@ def get_tts_backend(spec: str) -> TTSBackend:
     """
     name, _, arg = spec.partition(":")
     if name == "espeak" and not arg:
-        from nexus_o.synth.tts.espeak import EspeakBackend
+        from nexus_o.speech.tts.espeak import EspeakBackend
 
         return EspeakBackend()
     if name == "piper":
-        from nexus_o.synth.tts.piper import PiperBackend
+        from nexus_o.speech.tts.piper import PiperBackend
 
         return PiperBackend(arg or None)
     if name == "cosyvoice2" and arg:
-        from nexus_o.synth.tts.zero_shot import CosyVoice2Backend
+        from nexus_o.speech.tts.zero_shot import CosyVoice2Backend
 
         return CosyVoice2Backend(arg)
     if name == "fish-speech":
-        from nexus_o.synth.tts.zero_shot import FISH_SPEECH_HELP
+        from nexus_o.speech.tts.zero_shot import FISH_SPEECH_HELP
 
         raise BackendUnavailableError(FISH_SPEECH_HELP)
     raise ValueError(

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from nexus_o.eval.metrics import utterance_error_rate
-from nexus_o.synth.asr import get_asr_backend, to_16k
-from nexus_o.synth.asr.faster_whisper import FasterWhisperBackend, whisper_base_dir
-from nexus_o.synth.tts import Speaker, get_tts_backend
+from nexus_o.speech.asr import get_asr_backend, to_16k
+from nexus_o.speech.asr.faster_whisper import FasterWhisperBackend, whisper_base_dir
+from nexus_o.speech.tts import Speaker, get_tts_backend
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 

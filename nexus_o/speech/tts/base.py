@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from nexus_o.synth.language import check_language
+from nexus_o.speech.language import check_language
 
 
 class SynthesisError(RuntimeError):

@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from nexus_o.synth.tts import (
+from nexus_o.speech.tts import (
     BackendUnavailableError,
     Speaker,
     SpeakerSampler,
@@ -20,8 +20,8 @@ from nexus_o.synth.tts import (
     sample_speakers,
     speaker_pool,
 )
-from nexus_o.synth.tts.base import VoiceSpace
-from nexus_o.synth.tts.espeak import EspeakBackend
+from nexus_o.speech.tts.base import VoiceSpace
+from nexus_o.speech.tts.espeak import EspeakBackend
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_cosyvoice2_adapter_calls_the_documented_api(tmp_path, monkeypatch):
     prompt = tmp_path / "prompt.wav"
     prompt.write_bytes(b"RIFF")
 
-    from nexus_o.synth.tts.zero_shot import prompt_speakers
+    from nexus_o.speech.tts.zero_shot import prompt_speakers
 
     backend = get_tts_backend(f"cosyvoice2:{tmp_path}")
     speaker = prompt_speakers([(prompt, "希望你以后做得比我还好。", "zh")])[0]
