@@ -23,7 +23,20 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from nexus_o.bundle.loading import CODEC_SUBDIR
+from nexus_o.bundle.ct2_whisper import converted_whisper_base
+from nexus_o.bundle.loading import CODEC_SUBDIR, load_model
+from nexus_o.bundle.tiny_world import tiny_world_model
+from nexus_o.codecs.builtin import default_codec_dir, fit_builtin_codec
+from nexus_o.codecs.registry import load_codec
+from nexus_o.config.loader import load_config
+from nexus_o.eval.metrics.asr import error_rate
+from nexus_o.eval.reference_speech import judge_table
+from nexus_o.eval.runner import run_eval
+from nexus_o.speech.asr import get_asr_backend
+from nexus_o.synth.tiny_world.build import build_tiny_world
+from nexus_o.train.config import TrainConfig
+from nexus_o.train.run import run_training
+from nexus_o.train.trainer import save_final
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "tiny"
 STAGES = ("stage1_align", "stage2_sft", "stage3_speech")
@@ -41,9 +54,6 @@ HEADLINE = ("asr_wer", "asr_wer_seen_texts", "asr_wer_unseen_texts", "vqa_accura
 def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: float, steps: int | None = None):
     """The stage's YAML from configs/tiny, pointed at this run's folders, steps scaled (or, with
     `steps`, set to that total, shared by the phases as the YAML shares its own)."""
-    from nexus_o.config.loader import load_config
-    from nexus_o.train.config import TrainConfig
-
     path = CONFIGS / f"{stage}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"stage config {path} is missing; run the quickstart from a nexus-o source checkout")
@@ -105,9 +115,6 @@ def _fit_codec(paths: list[Path], codec_dir: Path, seed: int, console: Console) 
     was fitted on other sentences (benchmarks/codec_roundtrip.py), so no held-out recording is in it."""
     import soundfile as sf
 
-    from nexus_o.codecs.builtin import default_codec_dir, fit_builtin_codec
-    from nexus_o.codecs.registry import load_codec
-
     frames = sum(sf.info(p).duration for p in paths) * CODEC_FRAMES_PER_SECOND
     needed = MIN_FRAMES_PER_ENTRY * CODEC_ENTRIES
     if frames >= needed:
@@ -123,9 +130,6 @@ def _fit_codec(paths: list[Path], codec_dir: Path, seed: int, console: Console) 
 
 def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
     """The tts judge table (`nexus_o.eval.reference_speech.judge_table`), cached in eval/tts_judges.json."""
-    from nexus_o.eval.reference_speech import judge_table
-    from nexus_o.speech.asr import get_asr_backend
-
     cached = eval_dir / "tts_judges.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -140,8 +144,6 @@ def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
 
 def _asr_seen_unseen(data: Path, eval_dir: Path, results: dict) -> dict:
     """ASR WER on the test texts heard in training (from other voices) and on those never heard."""
-    from nexus_o.eval.metrics.asr import error_rate
-
     unseen = set(json.loads((data / "world.json").read_text())["asr_test_texts"]["unseen_ids"])
     refs = {json.loads(line)["id"]: json.loads(line)["messages"][-1]["content"]
             for line in (data / "test" / "asr.jsonl").read_text().splitlines()}
@@ -175,16 +177,6 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     steps = dict(steps or {})
     if bad := {k: v for k, v in steps.items() if k not in STAGES or v < 1}:
         raise ValueError(f"steps {bad}: each key must be one of {', '.join(STAGES)} with a count >= 1")
-
-    from nexus_o.codecs.registry import load_codec
-    from nexus_o.eval.runner import run_eval
-    from nexus_o.bundle.ct2_whisper import converted_whisper_base
-    from nexus_o.bundle.loading import load_model
-    from nexus_o.bundle.tiny_world import tiny_world_model
-    from nexus_o.speech.asr import get_asr_backend
-    from nexus_o.synth.tiny_world.build import build_tiny_world
-    from nexus_o.train.run import run_training
-    from nexus_o.train.trainer import save_final
 
     console = Console()
     torch.set_flush_denormal(True)

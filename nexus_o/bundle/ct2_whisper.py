@@ -32,6 +32,8 @@ from safetensors.torch import save_file
 from transformers import WhisperConfig
 
 from nexus_o.bundle.ct2_reader import CT2Model, CT2Source, ct2_side_dir, read_ct2_model, read_ct2_side_files
+from nexus_o.speech.asr.faster_whisper import default_cache_dir
+from nexus_o.speech.asr.faster_whisper import whisper_base_dir
 
 # Whisper's published sizes: heads are a hyper-parameter, not a shape; CT2 also stores them as
 # `{encoder,decoder}/num_heads`, and this table is the fallback for files that do not.
@@ -282,8 +284,6 @@ def whisper_base_ct2_dir(cache_dir: str | Path | None = None) -> Path:
     """CT2 folder of multilingual Whisper base (for ctranslate2 / faster-whisper), its halves joined
     once, atomically, into `<cache_dir or ~/.cache/nexus-o>/whisper-base-ct2` and reused; the
     ASR backend's `whisper_base_dir` does it, so both share one copy."""
-    from nexus_o.speech.asr.faster_whisper import whisper_base_dir
-
     return whisper_base_dir(cache_dir)
 
 
@@ -291,8 +291,6 @@ def converted_whisper_base(cache_dir: str | Path | None = None) -> Path:
     """HF folder of the Whisper base encoder, converted once into
     `<cache_dir or ~/.cache/nexus-o>/whisper-base-hf-encoder` and reused; loads with
     `load_whisper_encoder`. Reads the split halves in place: no joined model.bin is needed."""
-    from nexus_o.speech.asr.faster_whisper import default_cache_dir
-
     target = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "whisper-base-hf-encoder"
     if _is_converted(target):
         return target

@@ -25,7 +25,7 @@ MediaCheck = Literal["none", "exists", "decode"]
 """How hard to look at media: not at all; files exist and audio headers read; everything decodes."""
 
 
-from nexus_o.processing.media import (  # noqa: E402  (one error type, one decoder each)
+from nexus_o.processing.media_decoding import (  # noqa: E402  (one error type, one decoder each)
     MediaError, decode_audio, resample, sample_video_frames)
 
 

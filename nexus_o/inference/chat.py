@@ -27,6 +27,7 @@ from nexus_o.inference.cancel import CancelToken
 from nexus_o.inference.limits import LengthLimits
 from nexus_o.inference.text import cancel_criteria, generate_from_inputs, prepare_inputs
 from nexus_o.models.sampling import SamplingConfig
+from nexus_o.inference.speech_stream import stream_audio
 
 VOICES = ("default",)  # the speech decoder speaks in the one voice it was trained on
 
@@ -202,7 +203,6 @@ class OmniChat:
             stop.check()
             if not speak:
                 return
-            from nexus_o.inference.speech_stream import stream_audio
 
             text = "".join(pieces).strip()
             hidden, mask = self.reply_states(prompt.conversation, text, prompt.base_dir)

@@ -19,7 +19,7 @@ from transformers import BatchFeature, ProcessorMixin
 
 from nexus_o.processing.audio_encoding import audio_token_count, split_windows, window_samples
 from nexus_o.processing.chat import render_chat
-from nexus_o.processing.media import TARGET_SAMPLE_RATE, load_audio, load_image, load_video
+from nexus_o.processing.media_decoding import TARGET_SAMPLE_RATE, load_audio, load_image, load_video
 from nexus_o.processing.tokenizer import AUDIO_PAD
 from nexus_o.processing.video import patchify_video
 

@@ -26,6 +26,7 @@ from nexus_o.serve.engine import ChatEngine
 from nexus_o.serve.errors import ApiError, install_error_handlers
 from nexus_o.serve.queue import Job, ModelWorker, QueueFullError
 from nexus_o.serve.replies import ReplyBuilder, as_api_error
+from nexus_o.serve.demo import add_demo_routes
 from nexus_o.serve.schemas import ChatCompletionRequest, ModelCard, ModelList
 from nexus_o.serve.settings import ServeSettings
 
@@ -179,7 +180,5 @@ def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     if demo:
-        from nexus_o.serve.demo import add_demo_routes
-
         add_demo_routes(app)
     return app

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from nexus_o.processing.media import Video
+from nexus_o.processing.media_decoding import Video
 from nexus_o.serve.errors import ApiError, bad_request
 from nexus_o.serve.settings import ServeSettings
 

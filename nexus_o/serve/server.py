@@ -12,6 +12,7 @@ from pathlib import Path
 from nexus_o.bundle.loading import load_model
 from nexus_o.bundle.omni import OmniModel
 from nexus_o.serve.settings import ServeSettings
+from nexus_o.serve.app import create_app
 
 log = logging.getLogger("nexus_o.serve")
 
@@ -25,8 +26,6 @@ def run_server(model: str | Path, settings: ServeSettings, host: str = "127.0.0.
                banner: str | None = None) -> None:
     """Load `model` and serve it until interrupted; `banner` is printed once the model is loaded."""
     import uvicorn
-
-    from nexus_o.serve.app import create_app
 
     app = create_app(load_for_serving(model), settings)
     if banner:

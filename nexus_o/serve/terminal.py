@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from nexus_o.serve.server import load_for_serving
 
 MEDIA_COMMANDS = ("image", "audio", "video")
 
@@ -103,8 +104,6 @@ def run_chat(model_ref: str | Path, text: str | None = None, images: list[Path] 
              videos: list[Path] = (), speak: Path | None = None, stdin: TextIO = sys.stdin,
              write: Callable[[str], None] = _print) -> str | None:
     """One turn when text or media are given (returns the reply text), else an interactive session."""
-    from nexus_o.serve.server import load_for_serving
-
     omni = load_for_serving(model_ref)
     if speak is not None and not omni.can_speak:
         raise ValueError(f"--speak: the model {model_ref} has no speech output (no speech decoder or codec)")

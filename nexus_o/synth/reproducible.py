@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nexus_o.speech.tts import Speaker, TTSRouter
+from nexus_o.speech.tts import espeak
 
 ESPEAK_RAND_SEED = 0
 
@@ -41,8 +42,6 @@ class ReproducibleTTS:
 def fresh_espeak_engine(backend: Any) -> None:
     """Unload libespeak-ng and load it again for `backend` (an `EspeakBackend`), seeded."""
     import _ctypes
-
-    from nexus_o.speech.tts import espeak
 
     with espeak._ENGINE_LOCK:
         engine, espeak._ENGINE = espeak._ENGINE, None

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from nexus_o.data.manifest import LineIssue, RejectLog
-from nexus_o.data.media import load_codes
-from nexus_o.processing.media import MediaError
+from nexus_o.data.media_checks import load_codes
+from nexus_o.processing.media_decoding import MediaError
 from nexus_o.processing.word_alignment import token_frame_index
 
 
@@ -37,12 +37,15 @@ def _conversation(row: Mapping[str, Any]) -> dict:
 @dataclass
 class TrainCollator:
     """`collate_fn` for the Trainer. speech=True adds the stage-3 speech targets; frame_rate
-    (codec frames a second) adds their per-frame reply tokens for the "pointer" alignment."""
+    (codec frames a second) adds their per-frame reply tokens for the "pointer" alignment;
+    touch_all_encoders asks the model to run the encoders a batch does not use (distributed runs,
+    see `NexusOForConditionalGeneration.forward`)."""
 
     processor: Any
     speech: bool = False
     rejects: RejectLog = field(default_factory=RejectLog)
     frame_rate: float | None = None
+    touch_all_encoders: bool = False
 
     def _codes(self, row: Mapping[str, Any]) -> np.ndarray:
         source = row.get("speech_codes_file") or row.get("speech_codes")
@@ -67,9 +70,12 @@ class TrainCollator:
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         try:
-            return self._collate(rows)
+            batch = self._collate(rows)
         except (MediaError, ValueError):
-            return self._collate(self._usable(rows))
+            batch = self._collate(self._usable(rows))
+        if self.touch_all_encoders:
+            batch["touch_all_encoders"] = True
+        return batch
 
     def _collate(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         batch = dict(self.processor.apply_chat_template([_conversation(r) for r in rows],

@@ -140,8 +140,8 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             callbacks.append(StopAfterCallback(cfg.stop_after_steps))
         trainer = NexusOTrainer(
             model=model, args=_training_args(cfg, phase, out), train_dataset=train, eval_dataset=evals,
-            data_collator=_Touching(TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
-                                                  frame_rate=_pointer_frame_rate(omni, cfg)), touch),
+            data_collator=TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
+                                        frame_rate=_pointer_frame_rate(omni, cfg), touch_all_encoders=touch),
             processing_class=processor, callbacks=callbacks,
             lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas)
         resume = None
@@ -170,15 +170,3 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
         console.print(f"[green]done[/]: model in {final}, loss curve in {out_root / 'loss.png'}")
     return final
 
-
-class _Touching:
-    """Wraps a collator to ask the model to run idle encoders (distributed runs)."""
-
-    def __init__(self, collator, touch: bool):
-        self.collator, self.touch = collator, touch
-
-    def __call__(self, rows):
-        batch = self.collator(rows)
-        if self.touch:
-            batch["touch_all_encoders"] = True
-        return batch

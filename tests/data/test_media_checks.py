@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pytest
 
-from nexus_o.data.media import (MediaError, check_audio, check_image, check_sample_media, check_video, load_audio,
+from nexus_o.data.media_checks import (MediaError, check_audio, check_image, check_sample_media, check_video, load_audio,
                                 load_codes, load_image, load_video, probe_audio)
 from nexus_o.data.schema import Sample
 from tests.data.media_files import (write_corrupt, write_empty_wav, write_m4a, write_mp4, write_png, write_wav)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from nexus_o.cli import app
 from nexus_o.serve import server as server_module
+from nexus_o.serve import terminal as terminal_module
 from nexus_o.serve.server import BackgroundServer
 from nexus_o.serve.terminal import interactive
 from tests.serve.conftest import png_data_url
@@ -62,7 +63,7 @@ def test_chat_one_turn_on_the_tiny_preset():
 
 def test_chat_speaks_and_keeps_history(speaking, monkeypatch, tmp_path):
     omni = speaking
-    monkeypatch.setattr(server_module, "load_for_serving", lambda ref: speaking)
+    monkeypatch.setattr(terminal_module, "load_for_serving", lambda ref: speaking)
     image = tmp_path / "shape.png"
     import base64
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nexus_o.speech.asr.base import ASR_SAMPLE_RATE, Transcript, to_16k
+from nexus_o.speech.tts.base import BackendUnavailableError
 
 
 class ParaformerBackend:
@@ -27,8 +28,6 @@ class ParaformerBackend:
     languages = ("zh",)
 
     def __init__(self, model_dir: str | Path, name: str = ""):
-        from nexus_o.speech.tts.base import BackendUnavailableError
-
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.yaml").is_file():
             raise FileNotFoundError(f"{self.model_dir} is not a FunASR Paraformer folder (no config.yaml)")
