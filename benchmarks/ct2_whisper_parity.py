@@ -21,8 +21,8 @@ import torch
 from tqdm import tqdm
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
 
-from nexus_o.models.components import load_whisper_encoder
-from nexus_o.models.ct2_whisper import convert_ct2_whisper, ct2_source, whisper_base_ct2_dir
+from nexus_o.bundle.from_components import load_whisper_encoder
+from nexus_o.bundle.ct2_whisper import convert_ct2_whisper, ct2_source, whisper_base_ct2_dir
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
 
@@ -31,7 +31,7 @@ def speech() -> np.ndarray:
     """The sentence spoken by piper's joe voice, 16 kHz float32."""
     from piper import PiperVoice
 
-    from nexus_o.synth.tts.piper import joe_voice_path
+    from nexus_o.speech.tts.piper import joe_voice_path
 
     voice = PiperVoice.load(joe_voice_path())
     wav = np.concatenate([c.audio_float_array for c in voice.synthesize(SENTENCE)])

@@ -3,8 +3,8 @@
     python benchmarks/data_loading.py [--lines 4000] [--clips 200]
 
 Prints: validation speed (schema only / full decode), Arrow build vs cached reload, streaming
-read speed, media decoding speed, and how much of each batch is real tokens when batches are
-grouped by length or packed, against random fixed-size batches of the same mean size.
+read speed and audio decoding speed. (Batches grouped by length are the Trainer's
+`group_by_length`, see `nexus_o.train.run.sample_length`.)
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from nexus_o.data.buckets import batch_by_budget
-from nexus_o.data.dataset import MediaLoader, load_manifest_dataset
+from nexus_o.data.dataset import load_manifest_dataset
 from nexus_o.data.manifest import validate_manifest
+from nexus_o.data.media_checks import load_audio
 
 
 def write_world(folder: Path, lines: int, clips: int, seed: int = 0) -> tuple[Path, np.ndarray]:
@@ -49,12 +49,6 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def real_token_share(batches: list[list[int]], lengths: np.ndarray, packed_budget: int | None = None) -> float:
-    used = sum(int(lengths[b].sum()) for b in batches)
-    cost = len(batches) * packed_budget if packed_budget else sum(len(b) * int(lengths[b].max()) for b in batches)
-    return used / cost
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=4000)
@@ -65,7 +59,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        manifest, lengths = write_world(folder, args.lines, args.clips)
+        manifest, _ = write_world(folder, args.lines, args.clips)
         n = args.lines
         _, t_schema = timed(lambda: validate_manifest(manifest, check_media=False, progress=False))
         _, t_full = timed(lambda: validate_manifest(manifest, check_media=True, progress=False))
@@ -79,23 +73,10 @@ def main() -> None:
         _, t_stream = timed(lambda: sum(1 for _ in load_manifest_dataset(manifest, streaming=True, on_error="skip")))
         print(f"streaming read:              {n / t_stream:9.0f} rows/s")
 
-        loader = MediaLoader(audio_sampling_rate=16000)
         batch = ds[:256]
-        _, t_media = timed(lambda: loader(batch))
+        _, t_media = timed(lambda: [load_audio(ref, sampling_rate=16000) for refs in batch["audios"] for ref in refs])
         audio_s = float(np.sum(batch["audio_seconds"]))
         print(f"decode + resample 22.05k->16k: {256 / t_media:7.0f} samples/s ({audio_s / t_media:.0f}x real time)")
-
-        budget = 4096
-        grouped = batch_by_budget(lengths, budget)
-        packed = batch_by_budget(lengths, budget, packed=True)
-        size = max(1, round(n / len(grouped)))
-        perm = np.random.default_rng(0).permutation(n)
-        random_batches = [perm[i:i + size].tolist() for i in range(0, n, size)]
-        print(f"real-token share, {budget}-token budget (mean batch {size}):")
-        print(f"  random fixed-size batches: {real_token_share(random_batches, lengths):.3f}")
-        print(f"  grouped by length:         {real_token_share(grouped, lengths):.3f}")
-        print(f"  packed:                    {real_token_share(packed, lengths, budget):.3f}")
-
 
 if __name__ == "__main__":
     main()

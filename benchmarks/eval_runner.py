@@ -23,7 +23,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from nexus_o.eval.runner import run_eval
-from nexus_o.models.loading import build_preset
+from nexus_o.bundle.loading import build_preset
+from nexus_o.bundle.omni import OmniModel
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -66,8 +67,7 @@ def speaking_model():
     model.add_speech_decoder({"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64,
                               "num_codebooks": 4, "codebook_size": 67, "codec_entries": 64, "llm_hidden_size": 64,
                               "max_steps": 512})
-    model.attach(processor, codec)
-    return model.eval(), processor
+    return OmniModel(model.eval(), processor, codec)
 
 
 def timed(pair, task: str, data: Path, out: Path, batch_size: int, **kwargs) -> float:
@@ -87,8 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_benchmarks(root, args.items)
-        pair = build_preset("tiny", seed=0)
-        pair = (pair[0].eval(), pair[1])
+        pair = OmniModel(*build_preset("tiny", seed=0)).eval()
         run_eval(pair, "vqa", root, root / "warmup", limit=1, progress=False)  # first-call costs out of the figures
         print(f"tiny preset, {args.items} items a task, max_new_tokens={args.max_new_tokens}, "
               f"{torch.get_num_threads()} torch threads")

@@ -38,12 +38,12 @@ def main() -> None:
     from nexus_o.serve.server import BackgroundServer
     from nexus_o.serve.settings import ServeSettings
 
-    model, processor, origin = speaking_tiny()
+    omni, origin = speaking_tiny()
     settings = ServeSettings(model_name="tiny", request_timeout=args.timeout, max_tokens=16, max_speech_seconds=1.0)
     cases = hostile_requests(args.requests, seed=args.seed, model="tiny")
     if args.exclude:
         cases = [case for case in cases if args.exclude not in case.name]
-    with BackgroundServer(create_app(model, processor, settings)) as server:
+    with BackgroundServer(create_app(omni, settings)) as server:
         start = time.perf_counter()
         report = run_fuzz(server.url, cases, timeout=args.timeout, budget=args.budget)
         took = time.perf_counter() - start

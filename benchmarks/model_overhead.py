@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from nexus_o.models.loading import build_preset
+from nexus_o.bundle.loading import build_preset
 
 
 def _timed(fn, reps: int) -> list[float]:

@@ -23,22 +23,11 @@ from tqdm import tqdm
 
 
 def speaking_tiny():
-    """The tiny preset with speech output (a toy speech decoder + toy FireFly codec if it has none)."""
-    from nexus_o.codecs.firefly import FireflyCodec, FireflyConfig
-    from nexus_o.models.loading import build_preset, load_model
+    """(bundle, origin): the tiny preset as `load_model` gives it, with speech output (a random
+    1-layer speech decoder and the built-in codec shipped with the package)."""
+    from nexus_o.bundle.loading import load_model
 
-    model, processor = load_model("tiny")
-    if model.speech_decoder is not None and model.codec is not None:
-        return model.eval(), processor, "preset"
-    model, processor = build_preset("tiny", seed=0)
-    codec = FireflyCodec.random_init(FireflyConfig(
-        backbone_depths=(1, 1), backbone_dims=(8, 16), upsample_initial_channel=32, resblock_kernel_sizes=(3, 5),
-        resblock_dilation_sizes=((1, 2), (1, 3)), pre_conv_kernel_size=5, post_conv_kernel_size=5, n_groups=2), seed=0)
-    model.add_speech_decoder({"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64,
-                              "num_codebooks": codec.num_codebooks, "codebook_size": codec.codebook_size + 3,
-                              "codec_entries": codec.codebook_size, "llm_hidden_size": 64})
-    model.attach(processor, codec)
-    return model.eval(), processor, "toy speech decoder + toy FireFly codec"
+    return load_model("tiny").eval(), "tiny preset: random speech decoder + shipped built-in codec"
 
 
 def first_piece_seconds(client, model: str, speak: bool, max_tokens: int) -> float:
@@ -94,13 +83,13 @@ def main() -> None:
     from nexus_o.serve.server import BackgroundServer
     from nexus_o.serve.settings import ServeSettings
 
-    model, processor, speech = speaking_tiny()
+    omni, speech = speaking_tiny()
     settings = ServeSettings(model_name="tiny", max_tokens=args.max_tokens, max_speech_seconds=args.speech_seconds,
                              max_queue=64, request_timeout=600)
     print(f"tiny preset on CPU ({torch.get_num_threads()} torch threads); speech: {speech}; "
-          f"codec {model.codec.sample_rate} Hz; replies of {args.max_tokens} tokens, speech capped at "
+          f"codec {omni.codec.sample_rate} Hz; replies of {args.max_tokens} tokens, speech capped at "
           f"{args.speech_seconds:g} s")
-    with BackgroundServer(create_app(model, processor, settings)) as live:
+    with BackgroundServer(create_app(omni, settings)) as live:
         client = openai.OpenAI(base_url=live.url + "/v1", api_key="unused", max_retries=0, timeout=600)
         first_piece_seconds(client, "tiny", True, args.max_tokens)  # warm-up
         ttft = [first_piece_seconds(client, "tiny", False, args.max_tokens) for _ in range(args.repeats)]

@@ -19,8 +19,8 @@ from statistics import mean
 import torch
 from tqdm import tqdm
 
-from nexus_o.synth.asr import get_asr_backend
-from nexus_o.synth.tts import SynthesisError, get_tts_backend, speaker_pool
+from nexus_o.speech.asr import get_asr_backend
+from nexus_o.speech.tts import SynthesisError, get_tts_backend, speaker_pool
 from nexus_o.synth.verify import ASRVerifier
 
 EN_SENTENCES = (

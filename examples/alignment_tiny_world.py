@@ -41,7 +41,7 @@ def build_manifest(root: Path, count: int, seed: int = 0) -> Path:
         BackendUnavailableError: espeak-ng is not installed (pip install 'nexus-o[speech]').
         ValueError: more samples asked for than the tiny world has objects.
     """
-    from nexus_o.synth.tts import Speaker, get_tts_backend
+    from nexus_o.speech.tts import Speaker, get_tts_backend
 
     pool = objects()
     if not 1 <= count <= len(pool):
@@ -69,9 +69,10 @@ def build_manifest(root: Path, count: int, seed: int = 0) -> Path:
 def export_baseline(model: str, folder: Path) -> Path:
     """Our model's Qwen2.5-VL part as a plain Qwen2.5-VL checkpoint (the parity baseline)."""
     from nexus_o.eval.alignment.backbones import save_vl_checkpoint
-    from nexus_o.models.loading import load_model
+    from nexus_o.bundle.loading import load_model
 
-    return save_vl_checkpoint(*load_model(model), folder)
+    omni = load_model(model)
+    return save_vl_checkpoint(omni.model, omni.processor, folder)
 
 
 def main() -> None:

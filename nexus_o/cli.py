@@ -68,7 +68,7 @@ def train(
 @app.command()
 def version() -> None:
     """Print the nexus-o version."""
-    from nexus_o import __version__
+    from nexus_o.version import __version__
 
     typer.echo(__version__)
 
@@ -80,7 +80,7 @@ def convert_whisper(
     full: bool = typer.Option(False, "--full", help="Convert the decoder too (whole model + tokenizer)."),
 ) -> None:
     """Convert CTranslate2 Whisper weights (faster-whisper's) into transformers' Whisper format."""
-    from nexus_o.models.ct2_whisper import convert_ct2_whisper, ct2_source
+    from nexus_o.bundle.ct2_whisper import convert_ct2_whisper, ct2_source
 
     try:
         folder = convert_ct2_whisper(ct2_source(src), out, encoder_only=not full)
@@ -282,7 +282,7 @@ def synth_run(
     from nexus_o.synth.config import SynthRunConfig
     from nexus_o.synth.pipeline import run_synthesis
     from nexus_o.synth.runner import RunMismatchError
-    from nexus_o.synth.tts import BackendUnavailableError
+    from nexus_o.speech.tts import BackendUnavailableError
 
     try:
         cfg = load_config(SynthRunConfig, config, [*(overrides or []), *([f"engine={engine}"] if engine else [])])

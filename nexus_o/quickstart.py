@@ -23,7 +23,20 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from nexus_o.models.loading import CODEC_SUBDIR
+from nexus_o.bundle.ct2_whisper import converted_whisper_base
+from nexus_o.bundle.loading import CODEC_SUBDIR, load_model
+from nexus_o.bundle.tiny_world import tiny_world_model
+from nexus_o.codecs.builtin import default_codec_dir, fit_builtin_codec
+from nexus_o.codecs.registry import load_codec
+from nexus_o.config.loader import load_config
+from nexus_o.eval.metrics.asr import error_rate
+from nexus_o.eval.reference_speech import judge_table
+from nexus_o.eval.runner import run_eval
+from nexus_o.speech.asr import get_asr_backend
+from nexus_o.synth.tiny_world.build import build_tiny_world
+from nexus_o.train.config import TrainConfig
+from nexus_o.train.run import run_training
+from nexus_o.train.trainer import save_final
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "tiny"
 STAGES = ("stage1_align", "stage2_sft", "stage3_speech")
@@ -41,9 +54,6 @@ HEADLINE = ("asr_wer", "asr_wer_seen_texts", "asr_wer_unseen_texts", "vqa_accura
 def _stage_config(stage: str, out: Path, model_path: Path, data: Path, scale: float, steps: int | None = None):
     """The stage's YAML from configs/tiny, pointed at this run's folders, steps scaled (or, with
     `steps`, set to that total, shared by the phases as the YAML shares its own)."""
-    from nexus_o.config.loader import load_config
-    from nexus_o.train.config import TrainConfig
-
     path = CONFIGS / f"{stage}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"stage config {path} is missing; run the quickstart from a nexus-o source checkout")
@@ -88,12 +98,12 @@ def _encode_targets(codec, data: Path, console: Console) -> None:
     console.print("stage-3 targets encoded")
 
 
-def _answer_sample(model, data: Path, out: Path) -> dict:
+def _answer_sample(omni, data: Path, out: Path) -> dict:
     """Answer the world's sample prompt (an image and a spoken question) with text and a WAV."""
     import soundfile as sf
 
     sample = json.loads((data / "sample_prompt.json").read_text())
-    reply = model.chat(sample, modalities=["text", "audio"], base_dir=data)
+    reply = omni.chat(sample, modalities=["text", "audio"], base_dir=data)
     wav_path = out / "answer.wav"
     sf.write(wav_path, reply.audio, reply.sample_rate)
     return {"prompt": sample, "answer_text": reply.text, "answer_wav": str(wav_path)}
@@ -104,9 +114,6 @@ def _fit_codec(paths: list[Path], codec_dir: Path, seed: int, console: Console) 
     little speech for the codebooks (the small one) gets the shipped default codec instead, which
     was fitted on other sentences (benchmarks/codec_roundtrip.py), so no held-out recording is in it."""
     import soundfile as sf
-
-    from nexus_o.codecs.builtin import default_codec_dir, fit_builtin_codec
-    from nexus_o.codecs.registry import load_codec
 
     frames = sum(sf.info(p).duration for p in paths) * CODEC_FRAMES_PER_SECOND
     needed = MIN_FRAMES_PER_ENTRY * CODEC_ENTRIES
@@ -123,9 +130,6 @@ def _fit_codec(paths: list[Path], codec_dir: Path, seed: int, console: Console) 
 
 def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
     """The tts judge table (`nexus_o.eval.reference_speech.judge_table`), cached in eval/tts_judges.json."""
-    from nexus_o.eval.reference_speech import judge_table
-    from nexus_o.synth.asr import get_asr_backend
-
     cached = eval_dir / "tts_judges.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -140,8 +144,6 @@ def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
 
 def _asr_seen_unseen(data: Path, eval_dir: Path, results: dict) -> dict:
     """ASR WER on the test texts heard in training (from other voices) and on those never heard."""
-    from nexus_o.eval.metrics.asr import error_rate
-
     unseen = set(json.loads((data / "world.json").read_text())["asr_test_texts"]["unseen_ids"])
     refs = {json.loads(line)["id"]: json.loads(line)["messages"][-1]["content"]
             for line in (data / "test" / "asr.jsonl").read_text().splitlines()}
@@ -176,16 +178,6 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     if bad := {k: v for k, v in steps.items() if k not in STAGES or v < 1}:
         raise ValueError(f"steps {bad}: each key must be one of {', '.join(STAGES)} with a count >= 1")
 
-    from nexus_o.codecs.registry import load_codec
-    from nexus_o.eval.runner import run_eval
-    from nexus_o.models.ct2_whisper import converted_whisper_base
-    from nexus_o.models.loading import load_model
-    from nexus_o.models.tiny_world import tiny_world_model
-    from nexus_o.synth.asr import get_asr_backend
-    from nexus_o.synth.tiny_world.build import build_tiny_world
-    from nexus_o.train.run import run_training
-    from nexus_o.train.trainer import save_final
-
     console = Console()
     torch.set_flush_denormal(True)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,8 +207,7 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
     console.rule("[bold]4/9 model: Whisper-base encoder, tiny LLM, speech decoder")
     init = out / "init"
     if not (init / "config.json").is_file():
-        model, processor = tiny_world_model(codec, converted_whisper_base(), seed=seed)
-        save_final(model, processor, init)
+        save_final(tiny_world_model(codec, converted_whisper_base(), seed=seed), init)
     step("model")
 
     scale = minutes / DEFAULT_MINUTES
@@ -228,15 +219,14 @@ def run_quickstart(out: Path, minutes: float = DEFAULT_MINUTES, seed: int = 0, s
         step(stage)
 
     console.rule("[bold]8/9 evaluate")
-    model, processor = load_model(model_path)
-    model.eval()
+    omni = load_model(model_path).eval()
     judge = get_asr_backend(TTS_JUDGE)  # loads on first use; one model for both scores below
-    results = run_eval((model, processor), ["asr", "vqa", "tts"], data / "test", out / "eval", asr_backend=judge)
+    results = run_eval(omni, ["asr", "vqa", "tts"], data / "test", out / "eval", asr_backend=judge)
     judged = _judge_speech(data, out / "eval", results, judge)
     step("eval")
 
     console.rule("[bold]9/9 answer a sample prompt")
-    answer = _answer_sample(model, data, out)
+    answer = _answer_sample(omni, data, out)
     step("answer")
 
     first, second = judged[TTS_JUDGE], judged[SECOND_JUDGE]

@@ -24,10 +24,18 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny():
     """(model, processor) of the tiny preset, seeded, in eval mode."""
-    from nexus_o.models.loading import build_preset
+    from nexus_o.bundle.loading import build_preset
 
     model, processor = build_preset("tiny", seed=0)
     return model.eval(), processor
+
+
+@pytest.fixture(scope="session")
+def tiny_omni(tiny):
+    """The `tiny` pair as an `OmniModel` without codec (text only)."""
+    from nexus_o.bundle.omni import OmniModel
+
+    return OmniModel(*tiny)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from nexus_o.cli import app
 from nexus_o.eval.metrics.normalizers import normalize_en
-from nexus_o.synth.asr import get_asr_backend
+from nexus_o.speech.asr import get_asr_backend
 from nexus_o.synth.tiny_world.splits import check_world
 
 STEPS = {"stage1_align": 80, "stage2_sft": 480, "stage3_speech": 600}
@@ -61,10 +61,10 @@ def test_quickstart_small_end_to_end(tmp_path):
         assert histories and all(any("eval_loss" in h for h in history) for history in histories), stage
         assert (out / stage / "loss.png").is_file()
     # the final checkpoint carries its codec and reloads with speech output
-    from nexus_o.models.loading import load_model
+    from nexus_o.bundle.loading import load_model
 
-    model, _ = load_model(report["checkpoint"])
-    assert model.codec is not None and model.speech_decoder is not None
+    omni = load_model(report["checkpoint"])
+    assert omni.codec is not None and omni.model.speech_decoder is not None
     # a second run finds every step done and only re-evaluates
     again = CliRunner().invoke(app, args, catch_exceptions=False)
     assert again.exit_code == 0, again.output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from nexus_o.processing.media_decoding import decode_audio, resample
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -16,8 +17,6 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
 
     Returns ``(samples [T], rate)``.
     """
-    from nexus_o.processing.media import decode_audio, resample
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")

@@ -6,11 +6,10 @@ at the first malformed line, so it can neither skip bad lines nor check our sche
 generator builder caches to Arrow the same way, keyed here by the manifest files' size and
 modification time, and streams just as well.
 
-Rows hold paths only (absolute, or ``data:`` URIs); ``MediaLoader`` decodes media lazily,
-as a ``with_transform`` (map-style) or ``map`` (streaming) step::
+Rows hold paths only (absolute, or ``data:`` URIs); the processor decodes media when the
+training collator (``nexus_o.train.collate``) batches them::
 
     ds = load_manifest_dataset("train.jsonl", on_error="skip")
-    ds = with_media(ds, MediaLoader(audio_sampling_rate=16000))
 """
 
 from __future__ import annotations
@@ -20,19 +19,17 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 import pyarrow.compute as pc
 
-from nexus_o import __version__
 from nexus_o.data.manifest import (LineIssue, ManifestError, OnError, RejectLog, Shard, iter_raw_lines, parse_line,
                                    read_manifest, split_manifest)
-from nexus_o.data.media import MediaCheck, MediaError, check_sample_media, load_audio, load_codes, load_image, load_video
+from nexus_o.data.media_checks import MediaCheck, check_sample_media
 from nexus_o.data.schema import Sample
+from nexus_o.version import __version__
 
 _FORMAT_VERSION = 1  # bump when the row layout below changes, so old caches are not reused
 
@@ -189,69 +186,3 @@ def _fingerprint(paths: list[str], media: MediaCheck) -> str:
     stamps = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths]
     key = json.dumps({"paths": stamps, "media": media, "format": _FORMAT_VERSION, "version": __version__})
     return "nexus-o-manifest-" + hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-@dataclass
-class MediaLoader:
-    """Batch transform that decodes the media of manifest rows.
-
-    Adds per row: ``audio_waveforms`` (list of float32 ``[T]`` at ``audio_sampling_rate``),
-    ``pil_images`` (RGB), ``video_frames`` (list of uint8 ``[N, H, W, 3]``), ``speech_waveform``
-    (float32 ``[T]`` or None), ``speech_codes`` (int64 ``[K, T]`` or None), ``reference_waveform``
-    and ``media_error``. A failure raises in "raise" mode; in "skip" mode it fills ``media_error``
-    and leaves the media empty, and ``OmniCollator`` drops and records that row.
-    """
-
-    audio_sampling_rate: int = 16000
-    speech_sampling_rate: int | None = None  # None keeps the file's rate (the codec resamples)
-    video_fps: float = 2.0
-    video_max_frames: int | None = 768
-    on_error: OnError = "skip"
-
-    def load_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Decode one row's media; raises ``MediaError`` naming the field and file."""
-        def audio(ref: str, rate: int | None) -> np.ndarray:
-            return load_audio(ref, sampling_rate=rate)[0]
-
-        def field(name: str, fn, *args):
-            try:
-                return fn(*args)
-            except MediaError as err:
-                raise MediaError(f"{name}: {err}") from None
-
-        codes = row["speech_codes_file"] or row["speech_codes"] or None
-        return {
-            "audio_waveforms": [field(f"audios[{i}]", audio, r, self.audio_sampling_rate) for i, r in enumerate(row["audios"])],
-            "pil_images": [field(f"images[{i}]", load_image, r) for i, r in enumerate(row["images"])],
-            "video_frames": [field(f"videos[{i}]", load_video, r, self.video_fps, self.video_max_frames)[0]
-                             for i, r in enumerate(row["videos"])],
-            "speech_waveform": field("speech.audio", audio, row["speech_audio"], self.speech_sampling_rate)
-            if row["speech_audio"] else None,
-            "speech_codes": field("speech.codes", load_codes, codes) if codes is not None else None,
-            "reference_waveform": field("reference_audio", audio, row["reference_audio"], self.speech_sampling_rate)
-            if row["reference_audio"] else None,
-            "media_error": None,
-        }
-
-    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        size = len(batch["line"])
-        out: dict[str, list] = {key: list(values) for key, values in batch.items()}
-        for i in range(size):
-            row = {key: values[i] for key, values in batch.items()}
-            try:
-                loaded = self.load_row(row)
-            except MediaError as err:
-                if self.on_error == "raise":
-                    raise ManifestError(row["source"], row["line"], str(err)) from None
-                loaded = {"audio_waveforms": [], "pil_images": [], "video_frames": [], "speech_waveform": None,
-                          "speech_codes": None, "reference_waveform": None, "media_error": str(err)}
-            for key, value in loaded.items():
-                out.setdefault(key, [None] * size)[i] = value
-        return out
-
-
-def with_media(ds: datasets.Dataset | datasets.IterableDataset, loader: MediaLoader, batch_size: int = 16):
-    """Attach ``loader`` so rows come back with decoded media (lazily, on access)."""
-    if isinstance(ds, datasets.IterableDataset):
-        return ds.map(loader, batched=True, batch_size=batch_size)
-    return ds.with_transform(loader)

@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from nexus_o.data.media import MediaCheck, check_sample_media
+from nexus_o.data.media_checks import MediaCheck, check_sample_media
 from nexus_o.data.schema import Sample, resolve_sample_paths
 
 logger = logging.getLogger(__name__)

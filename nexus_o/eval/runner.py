@@ -1,6 +1,6 @@
 """`nexus-o eval`: run a model over benchmark manifests, cache its predictions, score, report.
 
-    run_eval("tiny", "asr,vqa", "bench/", "runs/eval")   # or run_eval((model, processor), ...)
+    run_eval("tiny", "asr,vqa", "bench/", "runs/eval")   # or run_eval(load_model(...), ...)
 
 - Tasks come from names mapped to files in the data folder (`asr` -> `DATA/asr.jsonl`, likewise
   `s2tt`, `sqa`, `tts`, `vqa`) or from `task=path` pairs; the line format is in `nexus_o.eval.tasks`.
@@ -28,12 +28,15 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from nexus_o.bundle.loading import load_model
+from nexus_o.bundle.omni import OmniModel
 from nexus_o.data.manifest import read_manifest
 from nexus_o.eval.metrics import MetricInputError
 from nexus_o.eval.report import write_report
 from nexus_o.eval.tasks import TASKS, EvalError, EvalItem, Task, get_task
 from nexus_o.inference.limits import ContextLengthError
 from nexus_o.inference.text import generate_text
+from nexus_o.speech.asr import get_asr_backend
 
 PredictFn = Callable[[list[EvalItem]], list[dict]]
 SPEECH_SETTINGS = ("asr_backend", "max_speech_seconds")
@@ -156,12 +159,9 @@ class SpeechPredictor:
     item's language before anything is generated.
     """
 
-    def __init__(self, model, processor, asr_backend, items: Sequence[EvalItem], manifest: Path, out_dir: Path,
+    def __init__(self, omni: OmniModel, asr_backend, items: Sequence[EvalItem], manifest: Path, out_dir: Path,
                  max_new_tokens: int, max_speech_seconds: float):
-        from nexus_o.inference.chat import OmniChat
-
-        self.chat = OmniChat(model, processor, model.codec, max_new_tokens=max_new_tokens,
-                             max_speech_seconds=max_speech_seconds)
+        self.chat = omni.session(max_new_tokens=max_new_tokens, max_speech_seconds=max_speech_seconds)
         self.asr_backend, self.items, self.manifest = asr_backend, items, manifest
         self.out_dir = out_dir
         self._asr = None
@@ -169,8 +169,6 @@ class SpeechPredictor:
     def _load_asr(self):
         asr = self.asr_backend
         if isinstance(asr, str):
-            from nexus_o.synth.asr import get_asr_backend
-
             asr = get_asr_backend(asr)
         supported = getattr(asr, "languages", None)
         for item in self.items if supported is not None else ():
@@ -203,11 +201,11 @@ class SpeechPredictor:
         return outputs
 
 
-def speech_unavailable(model) -> str | None:
-    """Why `model` cannot be scored on tts, or None when it can speak."""
-    if model.speech_decoder is None:
+def speech_unavailable(omni: OmniModel) -> str | None:
+    """Why the bundle `omni` cannot be scored on tts, or None when it can speak."""
+    if omni.model.speech_decoder is None:
         return "model has no speech output (no speech decoder)"
-    if model.codec is None:
+    if omni.codec is None:
         return "model has no speech output (no codec attached to render its speech codes)"
     return None
 
@@ -217,20 +215,15 @@ def _model_label(model_or_dir, model_name: str | None) -> str:
         return model_name
     if isinstance(model_or_dir, (str, Path)):
         return str(model_or_dir)
-    if isinstance(model_or_dir, tuple) and len(model_or_dir) == 2:
-        return getattr(model_or_dir[0].config, "_name_or_path", "") or "in-memory model"
-    raise TypeError(f"model_or_dir must be a checkpoint folder, a preset name or a (model, processor) pair, "
+    if isinstance(model_or_dir, OmniModel):
+        return getattr(model_or_dir.model.config, "_name_or_path", "") or "in-memory model"
+    raise TypeError(f"model_or_dir must be a checkpoint folder, a preset name or an OmniModel, "
                     f"got {type(model_or_dir).__name__}")
 
 
-def _load_model(model_or_dir):
-    if isinstance(model_or_dir, tuple):
-        model, processor = model_or_dir
-    else:
-        from nexus_o.models.loading import load_model
-
-        model, processor = load_model(model_or_dir)
-    return model.eval(), processor
+def _load_model(model_or_dir) -> OmniModel:
+    omni = model_or_dir if isinstance(model_or_dir, OmniModel) else load_model(model_or_dir)
+    return omni.eval()
 
 
 def _check_settings(out_dir: Path, settings: dict) -> None:
@@ -287,7 +280,7 @@ def run_eval(model_or_dir, tasks: str | Sequence[str], data_dir: str | Path | No
              progress: bool = True) -> dict:
     """Evaluate a model on benchmark manifests; returns (and writes to OUT/results.json) the results.
 
-    model_or_dir: a checkpoint folder, a preset name ("tiny"), or an already loaded (model, processor).
+    model_or_dir: a checkpoint folder, a preset name ("tiny"), or an already loaded `OmniModel`.
     tasks: "asr,s2tt,sqa,tts,vqa", a list of names, or "task=path" entries. data_dir: folder of
     `<task>.jsonl` files (None when every task names its path). limit: first N items of each task.
     asr_backend: a `get_asr_backend` name, or an object with `transcribe(wav, rate, language)` (tts).
@@ -305,19 +298,19 @@ def run_eval(model_or_dir, tasks: str | Sequence[str], data_dir: str | Path | No
     settings = {"model": label, "max_new_tokens": max_new_tokens, "asr_backend": asr_name,
                 "max_speech_seconds": max_speech_seconds}
     _check_settings(out_dir, settings)
-    model, processor = _load_model(model_or_dir)
+    omni = _load_model(model_or_dir)
     results = {"model": label, "settings": settings, "tasks": {}}
     for task, manifest in specs:
         task_items = items[task.name]
-        if task.speech_output and (reason := speech_unavailable(model)) is not None:
+        if task.speech_output and (reason := speech_unavailable(omni)) is not None:
             results["tasks"][task.name] = {"status": "skipped", "reason": reason, "title": task.title,
                                            "file": str(manifest), "items": len(task_items)}
             continue
         if task.speech_output:
-            predict = SpeechPredictor(model, processor, asr_backend, task_items, manifest, out_dir, max_new_tokens,
+            predict = SpeechPredictor(omni, asr_backend, task_items, manifest, out_dir, max_new_tokens,
                                       max_speech_seconds)
         else:
-            predict = text_predictor(model, processor, max_new_tokens)
+            predict = text_predictor(omni.model, omni.processor, max_new_tokens)
         results["tasks"][task.name] = _run_task(task, manifest, task_items, predict, out_dir, batch_size, progress)
     results["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_report(results, out_dir)

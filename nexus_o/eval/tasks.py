@@ -22,7 +22,7 @@ A benchmark is a manifest in the training format (`nexus_o.data.schema.Sample`),
 - Language is the reference's: the target language for s2tt, the spoken text's for tts. A line
   may state it in its ``task`` field, ``"asr:zh"``, or ``"s2tt:en-zh"`` (source-target; the target
   counts). Without it the language is detected from the reference
-  (`nexus_o.synth.language.detect_language`). A ``task`` field must name the file's task.
+  (`nexus_o.speech.language.detect_language`). A ``task`` field must name the file's task.
 - asr, s2tt and sqa need an ``<audio>``; vqa an ``<image>`` or ``<video>``; tts needs no media.
 - vqa is exact match after `normalize_answer` (Whisper's English normaliser: case, punctuation,
   "four" == "4"), meant for single-word answers ("red", "3", "yes"); "It is red." does not match
@@ -46,7 +46,7 @@ from nexus_o.eval.metrics import (
     parse_answer_line,
     sqa_accuracy,
 )
-from nexus_o.synth.language import LANGUAGES, detect_language
+from nexus_o.speech.language import LANGUAGES, detect_language
 
 
 class EvalError(ValueError):

@@ -27,6 +27,7 @@ from nexus_o.inference.cancel import CancelToken
 from nexus_o.inference.limits import LengthLimits
 from nexus_o.inference.text import cancel_criteria, generate_from_inputs, prepare_inputs
 from nexus_o.models.sampling import SamplingConfig
+from nexus_o.inference.speech_stream import stream_audio
 
 VOICES = ("default",)  # the speech decoder speaks in the one voice it was trained on
 
@@ -119,18 +120,18 @@ class OmniChat:
     # -- pieces -------------------------------------------------------------------------------
     @torch.inference_mode()
     def reply_states(self, conversation: dict, reply: str, base_dir=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The speech decoder's condition for the reply tokens: (states [1, L, H], mask [1, L] bool)."""
+        """The speech decoder's condition for the reply tokens: (states [1, L, H], mask [1, L] bool).
+
+        The mask is the processor's `reply_mask` (the new reply, the conversation's last assistant
+        turn), the condition stage 3 trains on.
+        """
         conv = dict(conversation, messages=list(conversation["messages"]) + [{"role": "assistant", "content": reply}])
-        batch = self.processor.apply_chat_template(conv, add_generation_prompt=False, return_labels=True,
+        batch = self.processor.apply_chat_template(conv, add_generation_prompt=False, return_reply_mask=True,
                                                    base_dir=base_dir)
         LengthLimits.of(self.model).check_sequence(int(batch["input_ids"].shape[1]))
         batch = batch.to(self.model.device)
-        labels = batch.pop("labels")
+        mask = batch.pop("reply_mask")
         out = self.model(**batch, output_hidden_states=True)
-        end_id = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        mask = (labels != -100) & (labels != end_id)
-        if not bool(mask.any()):  # an empty reply still has to start the decoder somewhere
-            mask = labels != -100
         return self.model.speech_condition(out.hidden_states[-1], batch["input_ids"]), mask
 
     def _max_frames(self, text: str) -> int:
@@ -202,7 +203,6 @@ class OmniChat:
             stop.check()
             if not speak:
                 return
-            from nexus_o.inference.speech_stream import stream_audio
 
             text = "".join(pieces).strip()
             hidden, mask = self.reply_states(prompt.conversation, text, prompt.base_dir)

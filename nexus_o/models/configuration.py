@@ -7,7 +7,8 @@
 - `adapter_config`: our `AudioAdapterConfig` (frames stacked, widths);
 - `speech_decoder_config`: optional, the AR speech decoder (speech-output issue);
 
-plus the audio special-token ids and the codec name. Every layer is strict: an unknown key is
+plus the audio special-token ids. (The codec is no part of the model: a checkpoint keeps it in
+its `codec/` folder, and the speech decoder checks that it fits.) Every layer is strict: an unknown key is
 an error that names the key and where it was found, never a silently ignored typo.
 """
 
@@ -23,6 +24,9 @@ from transformers.configuration_utils import PreTrainedConfig
 _HF_BOOKKEEPING = {"model_type", "transformers_version", "torch_dtype", "_name_or_path", "name_or_path", "_commit_hash",
                    "_attn_implementation_autoset", "use_cache", "tie_word_embeddings", "output_attentions",
                    "pruned_heads", "torchscript", "tie_encoder_decoder", "use_bfloat16", "tf_legacy_loss"}
+
+
+_LEGACY_KEYS = ("codec", "codec_config")
 
 
 def _known_fields(cls: type) -> set[str]:
@@ -110,10 +114,12 @@ class NexusOConfig(_StrictConfig):
     audio_token_id: int = 151665
     audio_start_token_id: int = 151666
     audio_end_token_id: int = 151667
-    codec: str | None = None
-    codec_config: dict | None = None
 
     def __post_init__(self, **kwargs):
+        # Checkpoints written before 0.1.1 carry `codec` / `codec_config`, which nothing ever read
+        # (the codec is the checkpoint's codec/ folder); they are dropped so those folders load.
+        for legacy in _LEGACY_KEYS:
+            kwargs.pop(legacy, None)
         from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import (
             Qwen2_5_VLTextConfig, Qwen2_5_VLVisionConfig)
 

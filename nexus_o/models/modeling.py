@@ -1,5 +1,8 @@
 """`NexusOForConditionalGeneration`: Qwen2.5-VL + Whisper encoder + audio adapter (+ speech decoder).
 
+Plain model code: it holds no processor or codec and builds nothing from checkpoint folders;
+`nexus_o.bundle` does both (`load_model`, `from_components`, `OmniModel.chat`).
+
 The model is composed, not re-implemented: `self.vl` is transformers' own
 `Qwen2_5_VLForConditionalGeneration` (vision tower, merger, LLM, LM head), `self.audio_encoder`
 is transformers' `WhisperEncoder`, and `self.audio_adapter` is ours. Audio embeddings replace
@@ -10,8 +13,8 @@ M-RoPE positions, caching) is Qwen2.5-VL's. Audio tokens are ordinary text posit
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -20,8 +23,10 @@ from transformers.utils import ModelOutput
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from nexus_o.models.adapter import AudioAdapter
-from nexus_o.models.audio_encoding import encoder_frames
-from nexus_o.models.configuration import NexusOConfig
+from nexus_o.models.configuration import NexusOConfig, strict_subconfig
+from nexus_o.models.speech_decoder import SpeechDecoder
+from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
+from nexus_o.processing.audio_encoding import encoder_frames
 
 
 @dataclass
@@ -79,7 +84,6 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             intermediate_size=ad.intermediate_size, output_size=ad.output_size, hidden_act=ad.hidden_act)
         self.speech_decoder = None
         if config.speech_decoder_config is not None:
-            from nexus_o.models.speech_decoder import SpeechDecoder
             self.speech_decoder = SpeechDecoder.from_config(config.speech_decoder_config)
         self.post_init()
 
@@ -101,10 +105,6 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
 
     def add_speech_decoder(self, values: dict) -> None:
         """Give a model without speech output a freshly initialised speech decoder."""
-        from nexus_o.models.configuration import strict_subconfig
-        from nexus_o.models.speech_decoder import SpeechDecoder
-        from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
-
         cfg = strict_subconfig(SpeechDecoderConfig, values, "speech_decoder_config")
         llm = self.config.vl_config.text_config.hidden_size
         if cfg.llm_hidden_size != llm:
@@ -161,8 +161,6 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         cache = self.__dict__.get("_audio_cache")
         if cache is None:
             return self.audio_encoder(input_features.to(dtype)).last_hidden_state
-        import hashlib
-
         keys = [hashlib.sha1(w.detach().cpu().numpy().tobytes()).hexdigest() for w in input_features]
         todo = [i for i, k in enumerate(keys) if k not in cache]
         if todo:
@@ -277,48 +275,3 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             kwargs["inputs_embeds"] = self.embed_inputs(input_ids, input_features, feature_lens,
                                                         audio_clip_ids)
         return self.vl.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-
-    # -- chat -------------------------------------------------------------------------------------
-    def attach(self, processor, codec=None) -> None:
-        """Keep the processor (and codec) that `chat` uses; neither joins the state dict."""
-        from nexus_o.inference.chat import OmniChat
-
-        if codec is not None and self.speech_decoder is not None:
-            self.speech_decoder.check_codec(codec)
-        self._chat = OmniChat(self, processor, codec)
-
-    @property
-    def codec(self):
-        """The attached speech codec (None when no codec is attached)."""
-        chat = self.__dict__.get("_chat")
-        return chat.codec if chat is not None else None
-
-    def chat(self, messages, modalities=("text",), voice: str | None = None, stream: bool = False, **kwargs):
-        """Reply to a conversation with text, or text and speech (modalities=["text", "audio"]).
-
-        Needs a processor (and, for speech, a codec) attached: `load_model` attaches them.
-        Returns a `ChatReply`, or with stream=True an iterator of `ChatChunk`s.
-        """
-        if self.__dict__.get("_chat") is None:
-            raise ValueError("no processor attached: load with nexus_o.models.loading.load_model, or call "
-                             "model.attach(processor, codec) first")
-        return self._chat.chat(messages, modalities=modalities, voice=voice, stream=stream, **kwargs)
-
-    # -- construction from checkpoints ---------------------------------------------------------
-    @classmethod
-    def from_components(cls, vl: str | Path, audio_encoder: str | Path, *,
-                        adapter: dict | None = None, speech_decoder: dict | None = None,
-                        codec: str | None = None, dtype: torch.dtype | None = None):
-        """Build the model from local checkpoint folders (Hugging Face layouts, no download).
-
-        vl: a Qwen2.5-VL checkpoint folder (model + tokenizer + processor files).
-        audio_encoder: a Whisper checkpoint folder (`WhisperModel` / `WhisperForConditionalGeneration`
-            / a bare encoder); only the encoder weights are taken.
-        adapter / speech_decoder: optional sub-config overrides (dicts, strict keys).
-        Returns (model, processor): the tokenizer gains the audio special tokens and the
-        embeddings are resized when the vocabulary needs it.
-        """
-        from nexus_o.models.components import load_components
-
-        return load_components(cls, Path(vl), Path(audio_encoder), adapter=adapter,
-                               speech_decoder=speech_decoder, codec=codec, dtype=dtype)

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nexus_o.codecs.base import CodecMismatchError, check_codec_matches
 from nexus_o.models import delay_pattern
 from nexus_o.models.sampling import SamplingConfig, sample_codes
 from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
@@ -169,8 +170,6 @@ class SpeechDecoder(nn.Module):
         """Raise `CodecMismatchError` (a `ValueError`) naming both sides unless `codec`
         (`nexus_o.codecs.base.SpeechCodec`) decodes exactly the codes this decoder emits: same
         number of codebooks, and codec.codebook_size (its real entries) == codec_entries."""
-        from nexus_o.codecs.base import CodecMismatchError, check_codec_matches
-
         v = self.vocab
         check_codec_matches(codec, v.num_codebooks, v.codebook_size, component="speech decoder")
         if codec.codebook_size != v.codec_entries:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from nexus_o.models.audio_encoding import audio_token_count, split_windows, window_samples
+from nexus_o.processing.audio_encoding import audio_token_count, split_windows, window_samples
 from nexus_o.processing.chat import render_chat
-from nexus_o.processing.media import TARGET_SAMPLE_RATE, load_audio, load_image, load_video
+from nexus_o.processing.media_decoding import TARGET_SAMPLE_RATE, load_audio, load_image, load_video
 from nexus_o.processing.tokenizer import AUDIO_PAD
 from nexus_o.processing.video import patchify_video
 
@@ -81,7 +81,7 @@ class NexusOProcessor(ProcessorMixin):
     # -- main entry -----------------------------------------------------------------------------
     def __call__(self, text: str | list[str], images: list | None = None, videos: list | None = None,
                  audios: list | None = None, sampling_rate: int | None = None, padding: bool = True,
-                 return_labels: bool = False, base_dir: str | Path | None = None,
+                 return_labels: bool = False, return_reply_mask: bool = False, base_dir: str | Path | None = None,
                  return_tensors: str = "pt", **_: Any) -> BatchFeature:
         """Text with one placeholder per item + media (in placeholder order, across the batch).
 
@@ -89,7 +89,7 @@ class NexusOProcessor(ProcessorMixin):
         pixel_values [patches, C*tp*p*p] + image_grid_thw [N, 3]; with videos pixel_values_videos,
         video_grid_thw, second_per_grid_ts; with audio input_features [W, n_mels, frames],
         feature_lens [W], audio_clip_ids [W]; with return_labels, labels [B, L] (assistant
-        replies only, -100 elsewhere).
+        replies only, -100 elsewhere); with return_reply_mask, reply_mask [B, L] (`reply_mask`).
         """
         texts = [text] if isinstance(text, str) else list(text)
         _check_encodable(texts)
@@ -121,6 +121,8 @@ class NexusOProcessor(ProcessorMixin):
         data["mm_token_type_ids"] = (ids == self.image_token_id).long() + 2 * (ids == self.video_token_id).long()
         if return_labels:
             data["labels"] = self.assistant_labels(ids, enc["attention_mask"])
+        if return_reply_mask:
+            data["reply_mask"] = self.reply_mask(ids, enc["attention_mask"])
         return BatchFeature(data=data)
 
     @staticmethod
@@ -147,30 +149,48 @@ class NexusOProcessor(ProcessorMixin):
                                  f"{len(items or [])} item(s) were given")
         return out
 
-    def assistant_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Labels [B, L]: the tokens of assistant replies (up to and with <|im_end|>), -100 elsewhere."""
+    def _assistant_spans(self, row: list[int]) -> list[tuple[int, int]]:
+        """(start, end) of each assistant reply in a row of ids: start after the
+        "<|im_start|>assistant\n" header, end at its <|im_end|> (or the row's end), exclusive."""
         prefix = self.tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
         end_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        n, spans, i = len(prefix), [], 0
+        while i <= len(row) - n:
+            if row[i:i + n] == prefix:
+                j = i + n
+                while j < len(row) and row[j] != end_id:
+                    j += 1
+                spans.append((i + n, j))
+                i = j + 1
+            else:
+                i += 1
+        return spans
+
+    def assistant_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Labels [B, L]: the tokens of assistant replies (up to and with <|im_end|>), -100 elsewhere."""
         labels = torch.full_like(input_ids, IGNORE_INDEX)
-        n = len(prefix)
         for b, row in enumerate(input_ids.tolist()):
-            i = 0
-            while i <= len(row) - n:
-                if row[i:i + n] == prefix:
-                    j = i + n
-                    while j < len(row) and row[j] != end_id:
-                        j += 1
-                    stop = min(j + 1, len(row))
-                    labels[b, i + n:stop] = input_ids[b, i + n:stop]
-                    i = stop
-                else:
-                    i += 1
+            for start, end in self._assistant_spans(row):
+                stop = min(end + 1, len(row))
+                labels[b, start:stop] = input_ids[b, start:stop]
         return labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
+
+    def reply_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The reply the speech decoder speaks, [B, L] bool: the tokens of each row's last assistant
+        turn, without its closing <|im_end|> (an empty turn: that <|im_end|>, so the decoder still
+        has a token to start from). Stage-3 training and inference both condition on exactly this."""
+        mask = torch.zeros_like(input_ids, dtype=torch.bool)
+        for b, row in enumerate(input_ids.tolist()):
+            spans = self._assistant_spans(row)
+            if spans:
+                start, end = spans[-1]
+                mask[b, start:end if end > start else min(end + 1, len(row))] = True
+        return mask & attention_mask.bool()
 
     def apply_chat_template(self, conversations: list[dict] | list[list[dict]] | dict,
                             add_generation_prompt: bool = True, tokenize: bool = True,
                             base_dir: str | Path | None = None, return_labels: bool = False,
-                            **kwargs: Any):
+                            return_reply_mask: bool = False, **kwargs: Any):
         """Render one or several conversations and (by default) process them.
 
         A conversation is a list of messages, or a dict with `messages` and optional
@@ -193,7 +213,7 @@ class NexusOProcessor(ProcessorMixin):
         return self([r.text for r in rendered], images=[m for r in rendered for m in r.images] or None,
                     videos=[m for r in rendered for m in r.videos] or None,
                     audios=[m for r in rendered for m in r.audios] or None, base_dir=base_dir,
-                    return_labels=return_labels, **kwargs)
+                    return_labels=return_labels, return_reply_mask=return_reply_mask, **kwargs)
 
     def batch_decode(self, *args, **kwargs):
         return self.tokenizer.batch_decode(*args, **kwargs)

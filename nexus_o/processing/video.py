@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
-from nexus_o.processing.media import Video
+from nexus_o.processing.media_decoding import Video
 
 
 def patchify_video(video: Video, image_processor, max_pixels: int | None = None) -> tuple[np.ndarray, list[int], float]:

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible HTTP app: `create_app(model, processor, settings) -> FastAPI`.
+"""The OpenAI-compatible HTTP app: `create_app(omni, settings) -> FastAPI`.
 
 Routes: `POST /v1/chat/completions` (whole or streamed replies, text and speech),
 `GET /v1/models`, `GET /v1/models/{id}`, `GET /health`, and the web demo at `/demo`.
@@ -21,10 +21,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from nexus_o.serve.conversation import TranscriptStore, build_turn
+from nexus_o.bundle.omni import OmniModel
 from nexus_o.serve.engine import ChatEngine
 from nexus_o.serve.errors import ApiError, install_error_handlers
 from nexus_o.serve.queue import Job, ModelWorker, QueueFullError
 from nexus_o.serve.replies import ReplyBuilder, as_api_error
+from nexus_o.serve.demo import add_demo_routes
 from nexus_o.serve.schemas import ChatCompletionRequest, ModelCard, ModelList
 from nexus_o.serve.settings import ServeSettings
 
@@ -90,15 +92,15 @@ async def _cancel_on_disconnect(request: Request, job: Job) -> None:
             return
 
 
-def create_app(model, processor, settings: ServeSettings | None = None, *, engine: ChatEngine | None = None,
-               demo: bool = True) -> FastAPI:
-    """The server app for `model` + `processor` (a speech codec attached to the model enables audio).
+def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
+               engine: ChatEngine | None = None, demo: bool = True) -> FastAPI:
+    """The server app for the bundle `omni` (model + processor; its codec, if any, enables audio).
 
-    engine: a ready `ChatEngine` to use instead of one built from model and processor.
+    engine: a ready `ChatEngine` to use instead of one built from `omni` (which may then be None).
     demo: also serve the web demo page at /demo.
     """
     settings = settings or ServeSettings()
-    engine = engine or ChatEngine(model, processor, max_speech_seconds=settings.max_speech_seconds)
+    engine = engine or ChatEngine(omni, max_speech_seconds=settings.max_speech_seconds)
     transcripts = TranscriptStore(settings.audio_ttl_seconds)
     worker: ModelWorker | None = None
     started = int(time.time())
@@ -178,7 +180,5 @@ def create_app(model, processor, settings: ServeSettings | None = None, *, engin
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     if demo:
-        from nexus_o.serve.demo import add_demo_routes
-
         add_demo_routes(app)
     return app

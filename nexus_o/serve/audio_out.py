@@ -19,7 +19,7 @@ import io
 
 import numpy as np
 
-from nexus_o.serve.media import PCM16_SAMPLE_RATE
+from nexus_o.serve.request_media import PCM16_SAMPLE_RATE
 
 STREAM_FORMATS = ("pcm16",)
 _SOUNDFILE = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"),

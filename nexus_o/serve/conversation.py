@@ -20,7 +20,7 @@ from nexus_o.inference.limits import ContextLengthError
 from nexus_o.serve.audio_out import STREAM_FORMATS
 from nexus_o.serve.engine import ChatEngine, Turn
 from nexus_o.serve.errors import ApiError, bad_request
-from nexus_o.serve.media import b64decode, decode_audio, decode_image, decode_video, media_bytes
+from nexus_o.serve.request_media import b64decode, decode_audio, decode_image, decode_video, media_bytes
 from nexus_o.serve.schemas import AudioPart, ChatCompletionRequest, ImagePart, RefusalPart, TextPart, VideoPart
 from nexus_o.serve.settings import ServeSettings
 

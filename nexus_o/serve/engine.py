@@ -1,8 +1,8 @@
 """`ChatEngine`: what the server asks of a model, one turn at a time, always as a stream.
 
-It wraps `OmniChat` (the library behind `model.chat`) with the per-request options the HTTP API
-has (max_tokens, speech on/off, voice) and adds what OpenAI replies carry besides the text:
-token usage and a finish reason. Both the streamed and the whole replies come from the same
+It wraps `OmniChat` (the library behind `OmniModel.chat`, built by `OmniModel.session`) with the
+per-request options the HTTP API has (max_tokens, speech on/off, voice) and adds what OpenAI
+replies carry besides the text: token usage and a finish reason. Both the streamed and the whole replies come from the same
 stream, and `run` takes the job's `CancelToken`, so a request past its deadline or whose client
 left stops at the model's next decoding step.
 
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nexus_o.inference.cancel import CancelToken
-from nexus_o.inference.chat import VOICES, OmniChat, PreparedPrompt
+from nexus_o.bundle.omni import OmniModel
+from nexus_o.inference.chat import VOICES, PreparedPrompt
 from nexus_o.inference.limits import LengthLimits
 
 
@@ -63,12 +64,14 @@ class TurnEnd:
 
 
 class ChatEngine:
-    """Runs turns on `model` (with its processor and, for speech, its attached codec)."""
+    """Runs turns on the bundle `omni` (model, processor and, for speech, codec)."""
 
-    def __init__(self, model, processor, *, max_speech_seconds: float = 30.0):
-        self.model, self.processor = model, processor
+    def __init__(self, omni: OmniModel, *, max_speech_seconds: float = 30.0):
+        self.omni = omni
+        self.model, self.processor = omni.model, omni.processor
         self.max_speech_seconds = max_speech_seconds
-        self.limits = LengthLimits.of(model)
+        self.limits = LengthLimits.of(self.model)
+        processor = omni.processor
         self._request_processor = copy.deepcopy(processor)
         self._request_lock = threading.Lock()
         tokenizer = processor.tokenizer
@@ -76,7 +79,7 @@ class ChatEngine:
 
     @property
     def can_speak(self) -> bool:
-        return self.model.speech_decoder is not None and self.model.codec is not None
+        return self.omni.can_speak
 
     @property
     def voices(self) -> tuple[str, ...]:
@@ -84,7 +87,7 @@ class ChatEngine:
 
     @property
     def sample_rate(self) -> int | None:
-        return self.model.codec.sample_rate if self.can_speak else None
+        return self.omni.codec.sample_rate if self.can_speak else None
 
     @property
     def video_sampling(self) -> tuple[float, int]:
@@ -118,15 +121,14 @@ class ChatEngine:
         """Process `conversation` and check its length (`ContextLengthError`) for a reply of
         `max_new_tokens`; safe to call from any thread."""
         with self._request_lock:
-            chat = OmniChat(self.model, self._request_processor, max_new_tokens=max_new_tokens,
-                            max_prompt_tokens=max_prompt_tokens)
+            chat = self.omni.session(self._request_processor, max_new_tokens=max_new_tokens,
+                                     max_prompt_tokens=max_prompt_tokens)
             return chat.prepare(conversation)
 
     def run(self, turn: Turn, cancel: CancelToken | None = None) -> Iterator[TextPiece | AudioPiece | TurnEnd]:
         """Text pieces, then (if turn.speak) audio pieces, then one `TurnEnd`; `cancel` stops it
         at the next decoding step (raising `Cancelled`)."""
-        chat = OmniChat(self.model, self.processor, self.model.codec, max_new_tokens=turn.max_tokens,
-                        max_speech_seconds=self.max_speech_seconds)
+        chat = self.omni.session(max_new_tokens=turn.max_tokens, max_speech_seconds=self.max_speech_seconds)
         if turn.prompt is None:
             prompt = chat.prepare(turn.conversation)
         else:

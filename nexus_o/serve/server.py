@@ -9,17 +9,17 @@ import threading
 import time
 from pathlib import Path
 
+from nexus_o.bundle.loading import load_model
+from nexus_o.bundle.omni import OmniModel
 from nexus_o.serve.settings import ServeSettings
+from nexus_o.serve.app import create_app
 
 log = logging.getLogger("nexus_o.serve")
 
 
-def load_for_serving(model: str | Path):
-    """(model, processor) from a preset name or checkpoint folder, in eval mode."""
-    from nexus_o.models.loading import load_model
-
-    net, processor = load_model(model)
-    return net.eval(), processor
+def load_for_serving(model: str | Path) -> OmniModel:
+    """The `OmniModel` of a preset name or checkpoint folder, in eval mode."""
+    return load_model(model).eval()
 
 
 def run_server(model: str | Path, settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
@@ -27,10 +27,7 @@ def run_server(model: str | Path, settings: ServeSettings, host: str = "127.0.0.
     """Load `model` and serve it until interrupted; `banner` is printed once the model is loaded."""
     import uvicorn
 
-    from nexus_o.serve.app import create_app
-
-    net, processor = load_for_serving(model)
-    app = create_app(net, processor, settings)
+    app = create_app(load_for_serving(model), settings)
     if banner:
         print(banner, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field
 
 from nexus_o.config.loader import StrictModel
+from nexus_o.config.loader import ConfigError, load_config
 
 MB = 1024 * 1024
 
@@ -63,8 +64,6 @@ def load_settings(config: str | Path | None = None, **values) -> ServeSettings:
     Raises `nexus_o.config.loader.ConfigError` naming the file and field on a bad value.
     """
     from pydantic import ValidationError
-
-    from nexus_o.config.loader import ConfigError, load_config
 
     base = load_config(ServeSettings, config) if config is not None else ServeSettings()
     given = {key: value for key, value in values.items() if value is not None}

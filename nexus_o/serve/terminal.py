@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from nexus_o.serve.server import load_for_serving
 
 MEDIA_COMMANDS = ("image", "audio", "video")
 
@@ -33,11 +34,11 @@ def user_message(text: str | None = None, images: list[Path] = (), audios: list[
     return {"role": "user", "content": parts}
 
 
-def reply_once(model, messages: list[dict], speak: Path | None, write: Callable[[str], None]) -> str:
+def reply_once(omni, messages: list[dict], speak: Path | None, write: Callable[[str], None]) -> str:
     """Stream one reply to `write`; with `speak`, write its audio there. Returns the reply text."""
     modalities = ["text", "audio"] if speak is not None else ["text"]
     texts, waves, rate = [], [], None
-    for chunk in model.chat(messages, modalities=modalities, stream=True):
+    for chunk in omni.chat(messages, modalities=modalities, stream=True):
         if chunk.text is not None:
             texts.append(chunk.text)
             write(chunk.text)
@@ -59,7 +60,7 @@ def _print(text: str) -> None:
     sys.stdout.flush()
 
 
-def interactive(model, speak: Path | None = None, stdin: TextIO = sys.stdin,
+def interactive(omni, speak: Path | None = None, stdin: TextIO = sys.stdin,
                 write: Callable[[str], None] = _print) -> None:
     """A prompt loop on `stdin`; the conversation history is kept until /reset."""
     messages: list[dict] = []
@@ -93,7 +94,7 @@ def interactive(model, speak: Path | None = None, stdin: TextIO = sys.stdin,
         media = {kind: [] for kind in MEDIA_COMMANDS}
         write("model> ")
         try:
-            messages.append({"role": "assistant", "content": reply_once(model, messages, speak, write)})
+            messages.append({"role": "assistant", "content": reply_once(omni, messages, speak, write)})
         except ValueError as err:  # bad media and the like: report, forget the turn, go on
             messages.pop()
             write(f"[error: {err}]\n")
@@ -103,12 +104,10 @@ def run_chat(model_ref: str | Path, text: str | None = None, images: list[Path] 
              videos: list[Path] = (), speak: Path | None = None, stdin: TextIO = sys.stdin,
              write: Callable[[str], None] = _print) -> str | None:
     """One turn when text or media are given (returns the reply text), else an interactive session."""
-    from nexus_o.serve.server import load_for_serving
-
-    model, _ = load_for_serving(model_ref)
-    if speak is not None and (model.speech_decoder is None or model.codec is None):
+    omni = load_for_serving(model_ref)
+    if speak is not None and not omni.can_speak:
         raise ValueError(f"--speak: the model {model_ref} has no speech output (no speech decoder or codec)")
     if text or images or audios or videos:
-        return reply_once(model, [user_message(text, images, audios, videos)], speak, write)
-    interactive(model, speak, stdin, write)
+        return reply_once(omni, [user_message(text, images, audios, videos)], speak, write)
+    interactive(omni, speak, stdin, write)
     return None

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from nexus_o.config.loader import StrictModel
+from nexus_o.config.loader import ConfigError, load_config
 
 Language = Literal["en", "zh"]
 Engine = Literal["local", "ray"]
@@ -59,7 +60,7 @@ class PoolSpec(StrictModel):
 
 
 class SpeakerSpec(StrictModel):
-    """One fixed voice (fields of `nexus_o.synth.tts.Speaker`); voice None = the backend's default."""
+    """One fixed voice (fields of `nexus_o.speech.tts.Speaker`); voice None = the backend's default."""
 
     backend: str = "piper"
     voice: str | None = None
@@ -171,10 +172,11 @@ class TinyWorldConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "TinyWorldConfig":
-        from nexus_o.synth.tiny_world.vocab import COLOUR_RGB, SHAPES
-
         if not self.colours or not (self.shapes or self.digits):
             raise ValueError("the tiny world needs colours and at least one shape or digit")
+        # Imported here: importing the tiny_world package imports this module (its build reads TinyWorldConfig).
+        from nexus_o.synth.tiny_world.vocab import COLOUR_RGB, SHAPES
+
         if unknown := [c for c in self.colours if c not in COLOUR_RGB]:
             raise ValueError(f"unknown colour(s) {unknown}; known: {', '.join(COLOUR_RGB)}")
         if unknown := [s for s in self.shapes if s not in SHAPES]:
@@ -222,8 +224,6 @@ def tiny_world_config(
     Raises:
         ConfigError: unknown size, unknown key or bad value (naming it).
     """
-    from nexus_o.config.loader import ConfigError, load_config
-
     if size not in TINY_WORLD_SIZES:
         raise ConfigError(f"unknown tiny-world size {size!r}; expected one of {', '.join(TINY_WORLD_SIZES)}")
     return load_config(TinyWorldConfig, path, overrides, base=dict(TINY_WORLD_SIZES[size]))

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nexus_o.synth.language import CJK_IDEOGRAPH_CLASS, count_cjk, count_latin_words
+from nexus_o.speech.language import CJK_IDEOGRAPH_CLASS, count_cjk, count_latin_words
 
 REASONS: tuple[str, ...] = ("length", "non_text_ratio", "url", "path", "latex")
 

@@ -4,7 +4,7 @@ Text -> speech (`TextToSpeechProcessor`), per input line:
     decode (UTF-8) -> text filters -> [chat: suitability + conversational rewrite] -> TTS with a
     speaker drawn from the pool of the text's language -> [tts / s2s: the answer in the fixed
     target voice] -> ASR round trip -> one manifest line (data-layer shape, task templates).
-Speech -> text: `nexus_o.synth.speech_to_text`. `build_processor` / `run_synthesis` run either
+Speech -> text: `nexus_o.synth.speech_to_text`. `build_item_processor` / `run_synthesis` run either
 branch from a `SynthRunConfig`.
 
 Every failure of one item (bad bytes, a filter, an unsuitable query, a TTS or ASR failure, a
@@ -27,11 +27,11 @@ import numpy as np
 from nexus_o.data.templates import render_sample
 from nexus_o.synth.config import CHAT_TASKS, SynthRunConfig, TTSSpec
 from nexus_o.synth.filters import FilterConfig, check_text
-from nexus_o.synth.language import detect_language
+from nexus_o.speech.language import detect_language
 from nexus_o.synth.reproducible import ReproducibleTTS
 from nexus_o.synth.rewrite import RewriteError
 from nexus_o.synth.runner import ItemProcessor, RunSummary, ShardSink, run_shards
-from nexus_o.synth.tts import Speaker, SpeakerSampler, SynthesisError, TTSRouter
+from nexus_o.speech.tts import Speaker, SpeakerSampler, SynthesisError, TTSRouter
 
 
 def item_rng(seed: int, index: int, purpose: str) -> random.Random:
@@ -262,8 +262,8 @@ def read_text_items(path: str | Path) -> list[bytes]:
 
 def build_tts(spec: TTSSpec) -> tuple[TTSRouter, dict[str, Any]]:
     """The backends named by the pools and the target voice, and a router over them."""
-    from nexus_o.synth.tts import get_tts_backend
-    from nexus_o.synth.tts.piper import PiperBackend
+    from nexus_o.speech.tts import get_tts_backend
+    from nexus_o.speech.tts.piper import PiperBackend
 
     names = {p.backend for p in spec.pools.values()} | (
         {spec.target_voice.backend} if spec.target_voice else set()
@@ -280,9 +280,9 @@ def build_tts(spec: TTSSpec) -> tuple[TTSRouter, dict[str, Any]]:
     return TTSRouter({b.name: b for b in backends.values()}), backends
 
 
-def build_processor(config: SynthRunConfig) -> ItemProcessor:
+def build_item_processor(config: SynthRunConfig) -> ItemProcessor:
     """The processor of `config.branch`, with its backends (models load on first use)."""
-    from nexus_o.synth.asr import get_asr_backend
+    from nexus_o.speech.asr import get_asr_backend
 
     if config.branch == "speech_to_text":
         from nexus_o.synth.speech_to_text import SpeechToTextProcessor
@@ -296,7 +296,7 @@ def build_processor(config: SynthRunConfig) -> ItemProcessor:
             prompt_language=config.prompt_language,
             id_prefix=config.id_prefix,
         )
-    from nexus_o.synth.tts import speaker_pool
+    from nexus_o.speech.tts import speaker_pool
     from nexus_o.synth.verify import ASRVerifier
 
     router, backends = build_tts(config.tts)
@@ -366,7 +366,7 @@ def run_synthesis(config: SynthRunConfig, engine: str | None = None, progress: b
         items = read_text_items(config.input)
     summary = run_shards(
         items,
-        functools.partial(build_processor, config),
+        functools.partial(build_item_processor, config),
         config.output_dir,
         shard_size=config.shard_size,
         fingerprint=config.fingerprint(),

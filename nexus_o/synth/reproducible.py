@@ -6,10 +6,10 @@ generator, seeded from the clock at initialisation (the breath noise of variants
 f5 and victor). So the same text and speaker sound slightly different depending on what the
 process spoke before and on when it started, and a shard redone after a crash would not match
 the first attempt. `ReproducibleTTS` unloads the library (dlclose) before each espeak utterance,
-so that `nexus_o.synth.tts.espeak` loads a fresh copy, and seeds its generator with a constant
+so that `nexus_o.speech.tts.espeak` loads a fresh copy, and seeds its generator with a constant
 (`espeak_ng_SetRandSeed`). It costs about 6 ms an utterance.
 
-This reaches into `nexus_o.synth.tts.espeak`'s process-wide engine; it belongs there, as an
+This reaches into `nexus_o.speech.tts.espeak`'s process-wide engine; it belongs there, as an
 option of `EspeakBackend`, and moves there when that backend offers it.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from nexus_o.synth.tts import Speaker, TTSRouter
+from nexus_o.speech.tts import Speaker, TTSRouter
+from nexus_o.speech.tts import espeak
 
 ESPEAK_RAND_SEED = 0
 
@@ -41,8 +42,6 @@ class ReproducibleTTS:
 def fresh_espeak_engine(backend: Any) -> None:
     """Unload libespeak-ng and load it again for `backend` (an `EspeakBackend`), seeded."""
     import _ctypes
-
-    from nexus_o.synth.tts import espeak
 
     with espeak._ENGINE_LOCK:
         engine, espeak._ENGINE = espeak._ENGINE, None

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from nexus_o.synth.language import check_language, detect_language
+from nexus_o.speech.language import check_language, detect_language
 
 Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 

@@ -16,6 +16,7 @@ import numpy as np
 from nexus_o.data.templates import render_sample
 from nexus_o.synth.pipeline import item_rng
 from nexus_o.synth.runner import ShardSink
+from nexus_o.data.media_checks import MediaError, load_audio
 
 
 class SpeechToTextProcessor:
@@ -41,8 +42,6 @@ class SpeechToTextProcessor:
         self.seed, self.prompt_language, self.id_prefix = seed, prompt_language, id_prefix
 
     def process(self, index: int, item: str, sink: ShardSink) -> None:
-        from nexus_o.data.media import MediaError, load_audio
-
         sink.stats.stages["input"] += 1
         try:
             wav, rate = load_audio(item)

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nexus_o.eval.metrics import EmptyReferencesError, utterance_error_rate
-from nexus_o.synth.asr.base import ASRBackend
-from nexus_o.synth.language import check_language, detect_language
+from nexus_o.speech.asr.base import ASRBackend
+from nexus_o.speech.language import check_language, detect_language
 
 METRIC_FOR_LANGUAGE = {"en": "wer", "zh": "cer"}
 

@@ -4,8 +4,9 @@ Rows come from `nexus_o.data.dataset.load_manifest_dataset` (absolute media path
 processor renders the chat template, loads and encodes media and masks labels to the assistant
 replies. For stage 3 the speech targets (codes [K, T] per row) are padded into
 `speech_codes` [B, K, T] with `speech_code_lengths` [B], and `speech_text_mask` marks the
-reply tokens the decoder reads (the last assistant message, without the closing `<|im_end|>`);
-the LM loss is then left out (`labels` dropped), since stage 3 trains the speech decoder only.
+reply tokens the decoder reads (the processor's `reply_mask`: the last assistant message, without
+the closing `<|im_end|>`, the same condition inference speaks from); no `labels`: stage 3 trains
+the speech decoder only.
 With `frame_rate` set (a "pointer" speech decoder) `speech_token_index` [B, T] adds the reply
 token spoken at each frame, from the targets' word timings (`nexus_o.processing.word_alignment`).
 
@@ -23,8 +24,8 @@ import numpy as np
 import torch
 
 from nexus_o.data.manifest import LineIssue, RejectLog
-from nexus_o.data.media import load_codes
-from nexus_o.processing.media import MediaError
+from nexus_o.data.media_checks import load_codes
+from nexus_o.processing.media_decoding import MediaError
 from nexus_o.processing.word_alignment import token_frame_index
 
 
@@ -36,12 +37,15 @@ def _conversation(row: Mapping[str, Any]) -> dict:
 @dataclass
 class TrainCollator:
     """`collate_fn` for the Trainer. speech=True adds the stage-3 speech targets; frame_rate
-    (codec frames a second) adds their per-frame reply tokens for the "pointer" alignment."""
+    (codec frames a second) adds their per-frame reply tokens for the "pointer" alignment;
+    touch_all_encoders asks the model to run the encoders a batch does not use (distributed runs,
+    see `NexusOForConditionalGeneration.forward`)."""
 
     processor: Any
     speech: bool = False
     rejects: RejectLog = field(default_factory=RejectLog)
     frame_rate: float | None = None
+    touch_all_encoders: bool = False
 
     def _codes(self, row: Mapping[str, Any]) -> np.ndarray:
         source = row.get("speech_codes_file") or row.get("speech_codes")
@@ -66,13 +70,17 @@ class TrainCollator:
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         try:
-            return self._collate(rows)
+            batch = self._collate(rows)
         except (MediaError, ValueError):
-            return self._collate(self._usable(rows))
+            batch = self._collate(self._usable(rows))
+        if self.touch_all_encoders:
+            batch["touch_all_encoders"] = True
+        return batch
 
     def _collate(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         batch = dict(self.processor.apply_chat_template([_conversation(r) for r in rows],
-                                                        add_generation_prompt=False, return_labels=True))
+                                                        add_generation_prompt=False, return_labels=not self.speech,
+                                                        return_reply_mask=self.speech))
         if not self.speech:
             return batch
         codes = [self._codes(r) for r in rows]
@@ -83,9 +91,7 @@ class TrainCollator:
         padded = torch.zeros(len(codes), k, int(lengths.max()), dtype=torch.long)
         for i, c in enumerate(codes):
             padded[i, :, : c.shape[1]] = torch.from_numpy(c)
-        labels = batch.pop("labels")
-        end_id = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        text_mask = _last_run((labels != -100) & (labels != end_id))
+        text_mask = batch.pop("reply_mask")
         batch.update(speech_codes=padded, speech_code_lengths=lengths, speech_text_mask=text_mask)
         if self.frame_rate is not None:
             index = torch.zeros(len(rows), padded.shape[2], dtype=torch.long)
@@ -108,11 +114,3 @@ class TrainCollator:
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from err
 
-
-def _last_run(mask: torch.Tensor) -> torch.Tensor:
-    """mask [B, L] bool -> only its last run of consecutive True values per row (the last reply)."""
-    positions = torch.arange(mask.shape[1], device=mask.device)
-    last = torch.where(mask, positions, -1).max(dim=1, keepdim=True).values  # [B, 1]
-    # The run's start: just after the last False before `last`.
-    gaps = torch.where(~mask & (positions <= last), positions, -1).max(dim=1, keepdim=True).values
-    return mask & (positions > gaps) & (positions <= last)

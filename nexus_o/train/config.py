@@ -33,7 +33,7 @@ class ModelSpec(StrictModel):
     vl: str | None = None
     audio_encoder: str | None = None
     speech_decoder: dict | None = None  # sub-config to add a speech decoder if the model has none
-    codec: str | None = None  # codec folder or name: encodes stage-3 target audio into codes
+    codec: str | None = None  # codec folder or name the speech codes belong to; saved with the model
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelSpec":
@@ -96,7 +96,6 @@ class TrainConfig(StrictModel):
     fsdp_config: str | None = None
     touch_all_encoders: bool | None = None  # None: on when distributed
     on_bad_lines: Literal["skip", "raise"] = "skip"
-    max_audio_seconds: float | None = None
     dataloader_workers: int = 0
     cache_audio_encoder: bool = False  # memoise a frozen audio encoder's outputs (CPU runs, many epochs)
     group_by_length: bool = False  # batches of similar length (speech frames, else text characters): less padding

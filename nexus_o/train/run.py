@@ -17,9 +17,17 @@ import torch
 from rich.console import Console
 from transformers import TrainingArguments, set_seed
 
+from nexus_o.bundle.from_components import from_components
+from nexus_o.bundle.loading import build_preset, load_model
+from nexus_o.bundle.omni import OmniModel
+from nexus_o.codecs.registry import resolve_codec
 from nexus_o.config.loader import dump_config
+from nexus_o.data.dataset import load_manifest_dataset
+from nexus_o.data.manifest import RejectLog
+from nexus_o.train.collate import TrainCollator
 from nexus_o.train.components import apply_freeze, format_counts
 from nexus_o.train.config import ModelSpec, PhaseSpec, TrainConfig
+from nexus_o.train.plots import plot_losses
 from nexus_o.train.trainer import (
     NexusOTrainer,
     StopAfterCallback,
@@ -29,20 +37,22 @@ from nexus_o.train.trainer import (
 )
 
 
-def load_training_model(spec: ModelSpec):
-    """(model, processor) as the spec says, with a speech decoder added when asked for."""
-    from nexus_o.models.loading import build_preset, load_model
-    from nexus_o.models.modeling import NexusOForConditionalGeneration
-
+def load_training_model(spec: ModelSpec) -> OmniModel:
+    """The bundle as the spec says: a speech decoder added when asked for, `spec.codec` (a codec
+    folder or name) replacing the checkpoint's codec; the codec is saved with every final model."""
     if spec.preset:
-        model, processor = build_preset(spec.preset)
+        omni = OmniModel(*build_preset(spec.preset))
     elif spec.path:
-        model, processor = load_model(spec.path)
+        omni = load_model(spec.path)
     else:
-        model, processor = NexusOForConditionalGeneration.from_components(vl=spec.vl, audio_encoder=spec.audio_encoder)
-    if spec.speech_decoder is not None and model.speech_decoder is None:
-        model.add_speech_decoder(spec.speech_decoder)
-    return model, processor
+        omni = from_components(vl=spec.vl, audio_encoder=spec.audio_encoder)
+    if spec.codec is not None:
+        omni.codec = resolve_codec(spec.codec)
+    if spec.speech_decoder is not None and omni.model.speech_decoder is None:
+        omni.model.add_speech_decoder(spec.speech_decoder)
+    if omni.codec is not None and omni.model.speech_decoder is not None:
+        omni.model.speech_decoder.check_codec(omni.codec)
+    return omni
 
 
 def _is_distributed() -> bool:
@@ -80,32 +90,28 @@ def sample_length(row: dict) -> int:
     return sum(len(m["content"]) for m in row["messages"])
 
 
-def _pointer_frame_rate(model, cfg: TrainConfig) -> float | None:
+def _pointer_frame_rate(omni: OmniModel, cfg: TrainConfig) -> float | None:
     """The codec's frame rate when stage 3 trains a "pointer" speech decoder (its targets are per
     frame), else None."""
-    decoder = getattr(model, "speech_decoder", None)
+    decoder = omni.model.speech_decoder
     if cfg.stage != "stage3_speech" or decoder is None or decoder.alignment != "pointer":
         return None
-    if getattr(model, "codec", None) is None:
+    if omni.codec is None:
         raise ValueError(f"{cfg.model.path or cfg.model.preset}: the 'pointer' speech decoder trains on word "
                          "timings in codec frames, but the checkpoint has no codec (codec/ folder)")
-    return float(model.codec.frame_rate)
+    return float(omni.codec.frame_rate)
 
 
 def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
     """Train every phase of `cfg`; returns the folder of the final model."""
-    from nexus_o.data.dataset import load_manifest_dataset
-    from nexus_o.data.manifest import RejectLog
-    from nexus_o.train.collate import TrainCollator
-    from nexus_o.train.plots import plot_losses
-
     console = console or Console()
     torch.set_flush_denormal(True)
     out_root = Path(cfg.output_dir)
     out_root.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out_root / "train_config.yaml")
     set_seed(cfg.seed)
-    model, processor = load_training_model(cfg.model)
+    omni = load_training_model(cfg.model)
+    model, processor = omni.model, omni.processor
     counts = apply_freeze(model, cfg.trainable_components)
     if cfg.cache_audio_encoder:
         model.enable_audio_encoder_cache()
@@ -134,8 +140,8 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             callbacks.append(StopAfterCallback(cfg.stop_after_steps))
         trainer = NexusOTrainer(
             model=model, args=_training_args(cfg, phase, out), train_dataset=train, eval_dataset=evals,
-            data_collator=_Touching(TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
-                                                  frame_rate=_pointer_frame_rate(model, cfg)), touch),
+            data_collator=TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
+                                        frame_rate=_pointer_frame_rate(omni, cfg), touch_all_encoders=touch),
             processing_class=processor, callbacks=callbacks,
             lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas)
         resume = None
@@ -155,24 +161,12 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
             return out
         if trainer.args.should_save:
-            save_final(model, processor, final)
+            save_final(omni, final)
             (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     final = out_root / "final"
     if rank0:
-        save_final(model, processor, final)
+        save_final(omni, final)
         plot_losses(histories, out_root / "loss.png", title=cfg.stage)
         console.print(f"[green]done[/]: model in {final}, loss curve in {out_root / 'loss.png'}")
     return final
 
-
-class _Touching:
-    """Wraps a collator to ask the model to run idle encoders (distributed runs)."""
-
-    def __init__(self, collator, touch: bool):
-        self.collator, self.touch = collator, touch
-
-    def __call__(self, rows):
-        batch = self.collator(rows)
-        if self.touch:
-            batch["touch_all_encoders"] = True
-        return batch

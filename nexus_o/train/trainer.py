@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback
 
+from nexus_o.bundle.omni import OmniModel
 from nexus_o.train.components import param_groups
 
 COMPLETE_MARKER = "checkpoint_complete.json"
@@ -113,19 +114,14 @@ class StopAfterCallback(TrainerCallback):
             control.should_training_stop = True
 
 
-def save_final(model, processor, out_dir: str | Path) -> Path:
-    """Save model + processor (+ the attached codec) into `out_dir` atomically (temporary sibling, then rename)."""
+def save_final(omni: OmniModel, out_dir: str | Path) -> Path:
+    """Save the bundle (model + processor + codec) into `out_dir` atomically (temporary sibling, then rename)."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        if getattr(model, "codec", None) is not None:
-            from nexus_o.models.loading import CODEC_SUBDIR
-
-            model.codec.save_pretrained(tmp / CODEC_SUBDIR)
+        omni.save_pretrained(tmp)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = "out of disk space" if err.errno == errno.ENOSPC else str(err)

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nexus_o.data.collate import OmniCollator
-from nexus_o.data.dataset import MediaLoader, load_manifest_dataset, with_media
+from nexus_o.data.dataset import load_manifest_dataset
 from nexus_o.data.manifest import ManifestError, RejectLog, iter_raw_lines, split_manifest
 from tests.data.media_files import asr_line, write_manifest, write_mp4, write_png, write_wav
 
@@ -64,51 +63,6 @@ def test_cache_is_reused_and_refreshed_when_the_manifest_changes(tmp_path):
     os.utime(path, ns=(1, 1))  # a different stamp even on coarse-mtime filesystems
     assert len(load_manifest_dataset(path, cache_dir=tmp_path / "cache")) == 2
     assert len(load_manifest_dataset(path, use_cache=False)) == 2
-
-
-def test_media_loader_decodes_lazily(manifest, tmp_path):
-    ds = load_manifest_dataset(manifest, on_error="skip", cache_dir=tmp_path / "cache")
-    loaded = with_media(ds, MediaLoader(audio_sampling_rate=16000, video_fps=2.0))
-    tri = loaded[2]
-    assert [w.shape for w in tri["audio_waveforms"]] == [(4000,)]  # 0.25 s at 8 kHz -> 16 kHz
-    assert tri["pil_images"][0].size == (12, 8)
-    assert tri["video_frames"][0].shape == (4, 32, 32, 3)
-    assert tri["speech_codes"].shape == (4, 6) and tri["media_error"] is None
-    assert np.asarray(loaded[3]["speech_codes"]).tolist() == [[1, 2, 3], [4, 5, 6]]
-
-
-def _fake_processor(row):
-    """Tokenizer-like stand-in: one id per character, 5 placeholder ids per audio clip."""
-    ids = []
-    for message in row["messages"]:
-        text = message["content"]
-        ids += [ord(c) % 97 for c in text.replace("<audio>", "")] + [99] * 5 * text.count("<audio>")
-    return {"input_ids": ids, "labels": ids,
-            "input_features": torch.stack([torch.as_tensor(w[:800]) for w in row["audio_waveforms"]])}
-
-
-def test_a_file_that_breaks_after_loading_is_skipped_mid_epoch(tmp_path):
-    for name in "abc":
-        write_wav(tmp_path / f"{name}.wav", seconds=0.1)
-    path = write_manifest(tmp_path / "m.jsonl", [asr_line(f"{n}.wav") for n in "abc"])
-    ds = load_manifest_dataset(path, use_cache=False)
-    (tmp_path / "b.wav").write_bytes(b"gone bad")  # corrupted after validation
-    rejects = RejectLog()
-    loader = torch.utils.data.DataLoader(with_media(ds, MediaLoader()), batch_size=3,
-                                         collate_fn=OmniCollator(_fake_processor, rejects=rejects))
-    (batch,) = list(loader)
-    assert batch["input_ids"].shape[0] == 2 and batch["input_features"].shape == (2, 800)
-    assert [(i.line, "does not decode" in i.reason) for i in rejects.issues] == [(2, True)]
-    with pytest.raises(ManifestError, match=r"m\.jsonl:2: audios\[0\]"):
-        with_media(ds, MediaLoader(on_error="raise"))[1]
-
-
-def test_streaming_pipeline_end_to_end(manifest):
-    stream = with_media(load_manifest_dataset(manifest, streaming=True, on_error="skip"), MediaLoader())
-    loader = torch.utils.data.DataLoader(stream, batch_size=2, collate_fn=OmniCollator(_fake_processor, pack=True))
-    batches = list(loader)
-    assert [b["cu_seqlens"].numel() - 1 for b in batches] == [2, 2]
-    assert all(b["input_ids"].shape[0] == 1 for b in batches)
 
 
 def test_shards_keep_line_numbers_and_order(tmp_path):

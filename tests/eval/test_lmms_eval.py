@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from nexus_o.bundle.omni import OmniModel
 from nexus_o.eval.harness.lmms_eval import CHAT_CLASS_PATH, CLASS_PATH, lmms_chat_class, lmms_class
 from nexus_o.eval.harness.lmms_tasks import doc_to_messages, write_lmms_tasks
 from nexus_o.eval.runner import run_eval
@@ -82,7 +83,7 @@ def test_lmms_eval_cli_runs_nexus_o_on_local_tiny_world_tasks(tiny, bench, tmp_p
     assert results["config"]["model_backend"] == "nexus_o.eval.harness.lmms_eval.NexusOLmmsChat (chat)"
     assert results["n-samples"]["nexus_o_vqa_en"]["effective"] == 4
 
-    ours = run_eval(tiny, [f"asr={bench['asr']}", f"vqa={bench['vqa']}"], None, tmp_path / "ours", batch_size=1,
+    ours = run_eval(OmniModel(*tiny), [f"asr={bench['asr']}", f"vqa={bench['vqa']}"], None, tmp_path / "ours", batch_size=1,
                     max_new_tokens=4, progress=False)
     assert results["results"]["nexus_o_asr_en"]["wer,none"] == pytest.approx(ours["tasks"]["asr"]["scores"][0]["score"])
     assert results["results"]["nexus_o_vqa_en"]["accuracy,none"] == \

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 from PIL import Image, ImageDraw
 
+from nexus_o.bundle.omni import OmniModel
 from nexus_o.eval import runner
 from nexus_o.eval.metrics import bleu, parse_answer_line, wer
 from nexus_o.eval.runner import run_eval
@@ -73,7 +74,7 @@ def scores(results: dict) -> dict:
 
 def test_every_task_is_scored_and_reported_beside_the_paper(tiny, bench, tmp_path):
     out = tmp_path / "out"
-    results = run_eval(tiny, "asr,s2tt,sqa,tts,vqa", bench, out, max_new_tokens=4, progress=False,
+    results = run_eval(OmniModel(*tiny), "asr,s2tt,sqa,tts,vqa", bench, out, max_new_tokens=4, progress=False,
                        asr_backend=FixedASR(), model_name="tiny-test")
     tasks = results["tasks"]
     assert {n: t["status"] for n, t in tasks.items()} == {"asr": "ok", "s2tt": "ok", "sqa": "ok", "tts": "skipped",
@@ -107,7 +108,7 @@ def test_a_perfect_model_scores_perfectly(tiny, bench, tmp_path, monkeypatch):
                 + "." for p in prompts]
 
     monkeypatch.setattr(runner, "generate_text", perfect)
-    results = run_eval(tiny, "asr,s2tt,sqa,vqa", bench, tmp_path, progress=False)
+    results = run_eval(OmniModel(*tiny), "asr,s2tt,sqa,vqa", bench, tmp_path, progress=False)
     got = {(n, g["lang"]): g["score"] for n, gs in scores(results).items() for g in gs}
     assert got[("asr", "en")] == 0 and got[("asr", "zh")] == 0  # case and "." are normalised away
     assert got[("sqa", "en")] == 100 and got[("vqa", "en")] == 100
@@ -117,35 +118,35 @@ def test_a_perfect_model_scores_perfectly(tiny, bench, tmp_path, monkeypatch):
 
 def test_an_interrupted_run_resumes_without_recomputing(tiny, bench, tmp_path, monkeypatch):
     model = tiny[0]
-    whole = run_eval(tiny, "asr,vqa", bench, tmp_path / "whole", batch_size=1, max_new_tokens=4, progress=False)
+    whole = run_eval(OmniModel(*tiny), "asr,vqa", bench, tmp_path / "whole", batch_size=1, max_new_tokens=4, progress=False)
     out = tmp_path / "resumed"
     count_generate(monkeypatch, model, fail_after=4)  # asr's 3 items, then 1 of vqa's 2
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_eval(tiny, "asr,vqa", bench, out, batch_size=1, max_new_tokens=4, progress=False)
+        run_eval(OmniModel(*tiny), "asr,vqa", bench, out, batch_size=1, max_new_tokens=4, progress=False)
     vqa_cache = out / "predictions" / "vqa.jsonl"
     assert len(vqa_cache.read_text().splitlines()) == 1
     with open(vqa_cache, "a") as f:
         f.write('{"line": 2, "id": "line-2", "pred')  # a line torn by the crash
     calls = count_generate(monkeypatch, model)
-    resumed = run_eval(tiny, "asr,vqa", bench, out, batch_size=1, max_new_tokens=4, progress=False)
+    resumed = run_eval(OmniModel(*tiny), "asr,vqa", bench, out, batch_size=1, max_new_tokens=4, progress=False)
     assert calls[0] == 1  # only vqa's last item
     assert (resumed["tasks"]["asr"]["generated"], resumed["tasks"]["vqa"]["generated"]) == (0, 1)
     assert scores(resumed) == scores(whole)
     assert [json.loads(x)["line"] for x in vqa_cache.read_text().splitlines()] == [1, 2]
-    run_eval(tiny, "asr,vqa", bench, out, batch_size=2, max_new_tokens=4, progress=False)
+    run_eval(OmniModel(*tiny), "asr,vqa", bench, out, batch_size=2, max_new_tokens=4, progress=False)
     assert calls[0] == 1  # finished tasks are only rescored
 
 
 def test_cached_predictions_of_changed_items_or_settings_are_refused(tiny, bench, tmp_path):
     data = write_benchmarks(tmp_path / "data")
     out = tmp_path / "out"
-    run_eval(tiny, "vqa", data, out, max_new_tokens=3, progress=False)
+    run_eval(OmniModel(*tiny), "vqa", data, out, max_new_tokens=3, progress=False)
     with pytest.raises(EvalError, match="max_new_tokens: cached 3, now 5"):
-        run_eval(tiny, "vqa", data, out, max_new_tokens=5, progress=False)
-    run_eval(tiny, "vqa", data, out, max_new_tokens=3, asr_backend="pocketsphinx", progress=False)  # tts-only setting
+        run_eval(OmniModel(*tiny), "vqa", data, out, max_new_tokens=5, progress=False)
+    run_eval(OmniModel(*tiny), "vqa", data, out, max_new_tokens=3, asr_backend="pocketsphinx", progress=False)  # tts-only setting
     (data / "vqa.jsonl").write_text((data / "vqa.jsonl").read_text().replace('"red"', '"crimson"'))
     with pytest.raises(EvalError, match=r"vqa.jsonl:1 was made for a different item"):
-        run_eval(tiny, "vqa", data, out, max_new_tokens=3, progress=False)
+        run_eval(OmniModel(*tiny), "vqa", data, out, max_new_tokens=3, progress=False)
 
 
 def test_an_item_longer_than_the_context_is_skipped_and_recorded(tiny, bench, tmp_path):
@@ -153,7 +154,7 @@ def test_an_item_longer_than_the_context_is_skipped_and_recorded(tiny, bench, tm
     long_line = _line("<image>" + "What colour is the circle? " * 1000, "red", images=["i0.png"])
     with open(data / "vqa.jsonl", "a") as f:
         f.write(json.dumps(long_line) + "\n")
-    results = run_eval(tiny, "vqa", data, tmp_path / "out", batch_size=4, max_new_tokens=3, progress=False)
+    results = run_eval(OmniModel(*tiny), "vqa", data, tmp_path / "out", batch_size=4, max_new_tokens=3, progress=False)
     task = results["tasks"]["vqa"]
     assert task["status"] == "ok" and task["items"] == 3 and (task["skipped"], task["skipped_lines"]) == (1, [3])
     records = [json.loads(x) for x in (tmp_path / "out" / "predictions" / "vqa.jsonl").read_text().splitlines()]
@@ -165,21 +166,21 @@ def test_an_item_longer_than_the_context_is_skipped_and_recorded(tiny, bench, tm
 
 def test_bad_input_gives_clear_errors(tiny, bench, tmp_path):
     with pytest.raises(EvalError, match="unknown task 'wer'; expected one of asr, s2tt, sqa, tts, vqa"):
-        run_eval(tiny, "asr,wer", bench, tmp_path, progress=False)
+        run_eval(OmniModel(*tiny), "asr,wer", bench, tmp_path, progress=False)
     with pytest.raises(FileNotFoundError, match=r"task 'asr' not found: .*nowhere/asr\.jsonl"):
-        run_eval(tiny, "asr", tmp_path / "nowhere", tmp_path, progress=False)
+        run_eval(OmniModel(*tiny), "asr", tmp_path / "nowhere", tmp_path, progress=False)
     with pytest.raises(EvalError, match="no file: pass a data folder"):
-        run_eval(tiny, "asr", None, tmp_path, progress=False)
+        run_eval(OmniModel(*tiny), "asr", None, tmp_path, progress=False)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(_line("What colour?", "red")) + "\n")
     with pytest.raises(EvalError, match=r"bad\.jsonl:1: a vqa item needs <image> or <video>"):
-        run_eval(tiny, f"vqa={bad}", None, tmp_path, progress=False)
+        run_eval(OmniModel(*tiny), f"vqa={bad}", None, tmp_path, progress=False)
     bad.write_text(json.dumps(_line("<audio>Hi", "hello", audios=[str(bench / "a0.wav")], task="s2tt")) + "\n")
     with pytest.raises(EvalError, match=r"bad\.jsonl:1: line task 's2tt' is not 'asr'"):
-        run_eval(tiny, f"asr={bad}", None, tmp_path, progress=False)
+        run_eval(OmniModel(*tiny), f"asr={bad}", None, tmp_path, progress=False)
     bad.write_text(json.dumps(_line("<audio>Hi", "hello", audios=["missing.wav"])) + "\n")
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: .*missing\.wav"):
-        run_eval(tiny, f"asr={bad}", None, tmp_path, progress=False)
+        run_eval(OmniModel(*tiny), f"asr={bad}", None, tmp_path, progress=False)
 
 
 def test_tts_scores_the_models_transcribed_speech(speaking_tiny, bench, tmp_path):
@@ -213,7 +214,7 @@ def test_tts_refuses_a_language_the_asr_cannot_hear_before_generating(speaking_t
     data = tmp_path / "data"
     data.mkdir()
     (data / "tts.jsonl").write_text(json.dumps(_line("请朗读：红色", "红色的方块"), ensure_ascii=False) + "\n")
-    calls = count_generate(monkeypatch, speaking_tiny[0])
+    calls = count_generate(monkeypatch, speaking_tiny.model)
     with pytest.raises(EvalError, match=r"tts\.jsonl:1: a zh text, but ASR backend 'fixed' transcribes \('en',\)"):
         run_eval(speaking_tiny, "tts", data, tmp_path / "out", asr_backend=FixedASR(), progress=False)
     assert calls[0] == 0
@@ -229,7 +230,8 @@ def test_cli_eval_end_to_end(bench, tmp_path):
     assert result.exit_code == 0, result.output
     assert "results.md" in result.output and "VQA" in result.output
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["tasks"]["vqa"]["items"] == 1 and results["tasks"]["tts"]["status"] == "skipped"
+    # the tiny preset speaks (a random speech decoder through the shipped codec), so tts is scored
+    assert results["tasks"]["vqa"]["items"] == 1 and results["tasks"]["tts"]["status"] == "ok"
     bad = CliRunner().invoke(app, ["eval", "--model", "tiny", "--tasks", "nope", "--data", str(bench),
                                    "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "unknown task 'nope'" in bad.output

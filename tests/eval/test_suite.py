@@ -77,8 +77,8 @@ def test_suite_stops_on_a_malformed_benchmark_before_loading_the_model(data_root
 
 
 def test_judges_are_checked_and_pinned(tmp_path, monkeypatch):
-    from nexus_o.synth.asr import get_asr_backend
-    from nexus_o.synth.tts.base import BackendUnavailableError
+    from nexus_o.speech.asr import get_asr_backend
+    from nexus_o.speech.tts.base import BackendUnavailableError
 
     v2 = tmp_path / "whisper-large-v2"
     v2.mkdir()

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from nexus_o.inference.cancel import CancelCriteria, Cancelled, CancelToken
-from nexus_o.inference.chat import OmniChat
 from nexus_o.inference.speech_stream import stream_codes
 from nexus_o.inference.text import generate_text
 from nexus_o.models.speech_decoder import SpeechDecoder
@@ -38,9 +37,8 @@ def test_token_deadline_parent_and_criteria():
 
 
 @pytest.fixture
-def chat(tiny, one_thread):
-    model, processor = tiny
-    return OmniChat(model, processor, max_new_tokens=3000)
+def chat(tiny_omni, one_thread):
+    return tiny_omni.session(max_new_tokens=3000)
 
 
 def test_text_generation_stops_at_the_next_step(chat):

@@ -51,20 +51,19 @@ def test_exact_check_and_reply_budget():
         LengthLimits(100, 0)
 
 
-def test_model_chat_and_generate_text_refuse_before_the_model_runs(tiny, monkeypatch):
+def test_chat_and_generate_text_refuse_before_the_model_runs(tiny, tiny_omni, monkeypatch):
     model, processor = tiny
-    model.attach(processor)
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model ran")
 
     monkeypatch.setattr(model, "generate", no_model)
     with pytest.raises(ValueError, match="the prompt has at least .* over the limit of 4095"):
-        model.chat([{"role": "user", "content": "x" * 100_000}])
+        tiny_omni.chat([{"role": "user", "content": "x" * 100_000}])
     with pytest.raises(ValueError, match=r"the prompt has \d+ tokens, over the limit of 4095"):
-        model.chat([{"role": "user", "content": "circle " * 5000}])
+        tiny_omni.chat([{"role": "user", "content": "circle " * 5000}])
     with pytest.raises(ValueError, match=r"messages\[0\].content\[1\].text cannot be tokenized: surrogates"):
-        model.chat([{"role": "user", "content": [{"type": "text", "text": "ok"}, {"type": "text", "text": "\ud800"}]}])
+        tiny_omni.chat([{"role": "user", "content": [{"type": "text", "text": "ok"}, {"type": "text", "text": "\ud800"}]}])
     with pytest.raises(ContextLengthError) as info:  # in a batch, the error names the conversation
         generate_text(model, processor, [[{"role": "user", "content": "hi"}],
                                          [{"role": "user", "content": "circle " * 5000}]], max_new_tokens=4)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from nexus_o.models.configuration import NexusOConfig
-from nexus_o.models.presets import preset_config
+from nexus_o.bundle.presets import preset_config
 
 
 def test_unknown_keys_are_errors_at_every_level():

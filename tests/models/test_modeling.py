@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from nexus_o.models.audio_encoding import audio_token_count
-from nexus_o.models.loading import build_preset
+from nexus_o.processing.audio_encoding import audio_token_count
+from nexus_o.bundle.loading import build_preset
 from nexus_o.models.modeling import NexusOForConditionalGeneration
 from tests.conftest import tone
 
@@ -18,7 +18,7 @@ def _vl_twin(model, tmp_path):
 
 
 def test_tiny_builds_fast():
-    from nexus_o.models.presets import preset_config
+    from nexus_o.bundle.presets import preset_config
 
     config = preset_config("tiny")
     start = time.perf_counter()
@@ -92,9 +92,11 @@ def test_save_load_round_trip(tiny, tmp_path):
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file() and not list(tmp_path.glob("*.bin"))
-    from nexus_o.models.loading import load_model
+    from nexus_o.bundle.loading import load_model
 
-    again, proc2 = load_model(tmp_path)
+    loaded = load_model(tmp_path)
+    again, proc2 = loaded.model, loaded.processor
+    assert loaded.codec is None  # no codec/ folder: a text-only bundle
     a, b = model.state_dict(), again.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     batch = processor(text=["<|AUDIO|>hi"], audios=[tone(1.5)])

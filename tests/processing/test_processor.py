@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 
 from nexus_o.processing.chat import render_chat
-from nexus_o.processing.media import MediaError, load_audio
+from nexus_o.processing.media_decoding import MediaError, load_audio
 from nexus_o.processing.processor import NexusOProcessor
 from tests.conftest import tone
 

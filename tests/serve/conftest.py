@@ -11,34 +11,26 @@ import torch
 
 
 def speaking_tiny():
-    """(model, processor): the tiny preset, with speech output (its own, or a toy one added here).
-
-    Where the tiny preset ships no speech decoder + codec yet, a 1-layer speech decoder and a
-    toy-width FireFly codec with random weights are attached: they speak noise, fast.
+    """An `OmniModel`: the tiny preset with a 1-layer speech decoder and a toy-width FireFly codec
+    with random weights: they speak noise, fast. (`load_model("tiny")` speaks through the shipped
+    built-in codec, whose vocoder is slower; test_tiny_speaks.py serves that one.)
     """
+    from nexus_o.bundle.loading import build_preset, speech_decoder_for
+    from nexus_o.bundle.omni import OmniModel
     from nexus_o.codecs.firefly import FireflyCodec, FireflyConfig
-    from nexus_o.models.loading import build_preset, load_model
 
     model, processor = build_preset("tiny", seed=0)
-    if model.speech_decoder is not None:  # the preset speaks by itself: use it with its codec
-        model, processor = load_model("tiny")
-        if model.codec is not None:
-            return model.eval(), processor
-        model.speech_decoder = None
     codec = FireflyCodec.random_init(FireflyConfig(
         backbone_depths=(1, 1), backbone_dims=(8, 16), upsample_initial_channel=32, resblock_kernel_sizes=(3, 5),
         resblock_dilation_sizes=((1, 2), (1, 3)), pre_conv_kernel_size=5, post_conv_kernel_size=5, n_groups=2),
         seed=0)
-    model.add_speech_decoder({"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64,
-                              "num_codebooks": codec.num_codebooks, "codebook_size": codec.codebook_size + 3,
-                              "codec_entries": codec.codebook_size, "llm_hidden_size": 64})
-    model.attach(processor, codec)
-    return model.eval(), processor
+    model.add_speech_decoder(speech_decoder_for(codec, model.config.vl_config.text_config.hidden_size))
+    return OmniModel(model.eval(), processor, codec)
 
 
 @pytest.fixture(scope="session")
 def speaking():
-    """The speaking tiny (model, processor), shared by the serve test modules (one server at a time)."""
+    """The speaking tiny `OmniModel`, shared by the serve test modules (one server at a time)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # built on one thread, like the tests that use it; the rest of the session keeps its own
     try:

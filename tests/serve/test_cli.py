@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from nexus_o.cli import app
 from nexus_o.serve import server as server_module
+from nexus_o.serve import terminal as terminal_module
 from nexus_o.serve.server import BackgroundServer
 from nexus_o.serve.terminal import interactive
 from tests.serve.conftest import png_data_url
@@ -61,8 +62,8 @@ def test_chat_one_turn_on_the_tiny_preset():
 
 
 def test_chat_speaks_and_keeps_history(speaking, monkeypatch, tmp_path):
-    model, _ = speaking
-    monkeypatch.setattr(server_module, "load_for_serving", lambda ref: speaking)
+    omni = speaking
+    monkeypatch.setattr(terminal_module, "load_for_serving", lambda ref: speaking)
     image = tmp_path / "shape.png"
     import base64
 
@@ -72,11 +73,11 @@ def test_chat_speaks_and_keeps_history(speaking, monkeypatch, tmp_path):
                                  "--speak", str(out)])
     assert result.exit_code == 0, result.output
     wav, rate = sf.read(out)
-    assert rate == model.codec.sample_rate and wav.size > 0
+    assert rate == omni.codec.sample_rate and wav.size > 0
 
     written = []
     script = io.StringIO(f"/image {image}\nwhat is it?\n/image nowhere.png\nand now?\n/reset\n/exit\n")
-    interactive(model, stdin=script, write=written.append)
+    interactive(omni, stdin=script, write=written.append)
     text = "".join(written)
     assert f"[image attached: {image}]" in text and "[no such file: nowhere.png]" in text
     assert text.count("model> ") == 2 and "[conversation cleared]" in text

@@ -24,9 +24,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 @pytest.fixture(scope="module")
 def server(speaking):
-    model, processor = speaking
     settings = ServeSettings(model_name="tiny", max_tokens=8, max_speech_seconds=0.5)
-    with BackgroundServer(create_app(model, processor, settings)) as live:
+    with BackgroundServer(create_app(speaking, settings)) as live:
         yield live
 
 

@@ -24,9 +24,8 @@ def test_generator_is_seeded_bounded_and_varied():
 
 
 def test_no_malformed_request_gets_a_5xx_or_hangs(speaking):
-    model, processor = speaking
     settings = ServeSettings(model_name="tiny", max_tokens=16, max_speech_seconds=0.5, request_timeout=TIMEOUT)
-    with BackgroundServer(create_app(model, processor, settings)) as live:
+    with BackgroundServer(create_app(speaking, settings)) as live:
         report = run_fuzz(live.url, hostile_requests(220, seed=0, model="tiny"), timeout=TIMEOUT)
     print(report.format())  # memory growth, for the record
     assert report.tried == 220 and not report.failures, report.failures

@@ -30,10 +30,9 @@ LONG = 3000  # reply tokens: the random-weight tiny model never says "end", so t
 
 @pytest.fixture(scope="module")
 def server(speaking):
-    model, processor = speaking
     settings = ServeSettings(model_name=MODEL, max_tokens=LONG, max_speech_seconds=0.5, max_queue=4,
                              request_timeout=30)
-    with BackgroundServer(create_app(model, processor, settings)) as live:
+    with BackgroundServer(create_app(speaking, settings)) as live:
         yield live
 
 
@@ -96,7 +95,7 @@ def test_megabyte_prompt_and_lone_surrogates_are_refused_at_once_then_a_valid_re
 
 # -- length limits -------------------------------------------------------------------------------------
 def test_prompt_and_reply_budget_are_checked_against_the_context_with_both_numbers(server, speaking):
-    processor = speaking[1]
+    processor = speaking.processor
     text = "circle " * 5000  # under the character bound, over the context: the exact count refuses it
     response = post(server.url, user(text))
     error = assert_error(response, 400, "context_length_exceeded", "messages")
@@ -111,9 +110,8 @@ def test_prompt_and_reply_budget_are_checked_against_the_context_with_both_numbe
 
 
 def test_max_prompt_tokens_setting(speaking):
-    model, processor = speaking
     settings = ServeSettings(model_name=MODEL, max_tokens=4, max_prompt_tokens=40)
-    with BackgroundServer(create_app(model, processor, settings)) as live:
+    with BackgroundServer(create_app(speaking, settings)) as live:
         error = assert_error(post(live.url, user("circle " * 40)), 400, "context_length_exceeded", "messages")
         assert "over the limit of 40: the configured max_prompt_tokens is 40" in error["message"]
         assert post(live.url, user("circle")).status_code == 200
@@ -223,9 +221,8 @@ def test_a_client_leaving_a_whole_reply_frees_the_model_within_a_second(server):
 
 
 def test_a_timed_out_request_frees_the_model_within_a_second(speaking):
-    model, processor = speaking
     settings = ServeSettings(model_name=MODEL, max_tokens=LONG, request_timeout=1.0)
-    with BackgroundServer(create_app(model, processor, settings)) as live:
+    with BackgroundServer(create_app(speaking, settings)) as live:
         response, took = timed_post(live.url, {**user("hi"), "max_tokens": LONG})
         assert_error(response, 504, "timeout")
         assert took < 2.0
@@ -234,9 +231,8 @@ def test_a_timed_out_request_frees_the_model_within_a_second(speaking):
 
 
 def test_a_request_waiting_too_long_for_the_model_is_a_503(speaking):
-    model, processor = speaking
     settings = ServeSettings(model_name=MODEL, max_tokens=LONG, max_queue_wait=0.5, request_timeout=30)
-    with BackgroundServer(create_app(model, processor, settings)) as live:
+    with BackgroundServer(create_app(speaking, settings)) as live:
         def long_request():
             try:
                 post(live.url, {**user("hi"), "max_tokens": LONG}, timeout=4)

@@ -23,8 +23,8 @@ MODEL = "tiny"
 class GatedEngine(ChatEngine):
     """The real engine behind a gate the tests open and close; "crash" in the text raises."""
 
-    def __init__(self, model, processor):
-        super().__init__(model, processor, max_speech_seconds=0.5)
+    def __init__(self, omni):
+        super().__init__(omni, max_speech_seconds=0.5)
         self.gate, self.entered = threading.Event(), threading.Event()
         self.gate.set()
 
@@ -39,13 +39,12 @@ class GatedEngine(ChatEngine):
 
 @pytest.fixture(scope="module")
 def server(speaking, tmp_path_factory):
-    model, processor = speaking
     media = tmp_path_factory.mktemp("media")
     settings = ServeSettings(model_name=MODEL, max_body_bytes=200_000, max_media_parts=2, max_image_pixels=100_000,
                              max_queue=1, request_timeout=1.5, max_tokens=8, allow_local_media=media,
                              body_read_timeout=0.5)
-    engine = GatedEngine(model, processor)
-    with BackgroundServer(create_app(model, processor, settings, engine=engine)) as live:
+    engine = GatedEngine(speaking)
+    with BackgroundServer(create_app(speaking, settings, engine=engine)) as live:
         yield live, engine, media
 
 

@@ -22,10 +22,9 @@ MODEL = "tiny"
 
 @pytest.fixture(scope="module")
 def server(speaking):
-    model, processor = speaking
     settings = ServeSettings(model_name=MODEL, max_tokens=12, max_speech_seconds=0.5, max_queue=64)
-    with BackgroundServer(create_app(model, processor, settings)) as live:
-        yield live, model
+    with BackgroundServer(create_app(speaking, settings)) as live:
+        yield live, speaking
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +52,16 @@ def test_text_reply(client):
 
 
 def test_audio_reply_is_a_wav_at_the_codec_rate(server, client):
-    _, model = server
+    _, omni = server
     reply = client.chat.completions.create(model=MODEL, messages=ask(), modalities=["text", "audio"],
                                            audio={"voice": "default", "format": "wav"})
     message = reply.choices[0].message
     assert message.content is None and message.audio.id.startswith("audio_") and message.audio.expires_at > 0
     data = base64.b64decode(message.audio.data)
     assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
-    assert struct.unpack("<I", data[24:28])[0] == model.codec.sample_rate
+    assert struct.unpack("<I", data[24:28])[0] == omni.codec.sample_rate
     wav, rate = sf.read(io.BytesIO(data))
-    assert rate == model.codec.sample_rate and wav.size > 0
+    assert rate == omni.codec.sample_rate and wav.size > 0
     # a later turn may name the reply by its audio id
     follow = client.chat.completions.create(model=MODEL, messages=ask() + [
         {"role": "assistant", "audio": {"id": message.audio.id}}, {"role": "user", "content": "and?"}])

@@ -17,7 +17,7 @@ import soundfile as sf
 from nexus_o.serve.audio_out import Pcm16Stream, encode_audio, output_sample_rate
 from nexus_o.serve.conversation import TranscriptStore
 from nexus_o.serve.errors import ApiError, param_path
-from nexus_o.serve.media import b64decode, decode_audio, decode_image, decode_video, media_bytes
+from nexus_o.serve.request_media import b64decode, decode_audio, decode_image, decode_video, media_bytes
 from nexus_o.serve.queue import JobCancelled, JobTimeout, ModelWorker, QueueFullError, QueueWaitTimeout
 from nexus_o.serve.settings import ServeSettings
 from tests.serve.conftest import mp4_bytes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nexus_o.synth.filters import REASONS, FilterConfig, check_text, non_text_ratio
-from nexus_o.synth.language import detect_language
+from nexus_o.speech.language import detect_language
 
 
 @pytest.mark.parametrize(

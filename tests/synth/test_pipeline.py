@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 from nexus_o.cli import app
 from nexus_o.config.loader import ConfigError, load_config
 from nexus_o.data.manifest import validate_manifest
-from nexus_o.synth.asr import Transcript
+from nexus_o.speech.asr import Transcript
 from nexus_o.synth.config import SynthRunConfig
 from nexus_o.synth.pipeline import TextToSpeechProcessor, read_text_items, run_synthesis
 from nexus_o.synth.rewrite import RuleBasedRewriter
 from nexus_o.synth.runner import run_shards
 from nexus_o.synth.speech_to_text import SpeechToTextProcessor, list_audio_items
-from nexus_o.synth.tts import Speaker, SpeakerSampler, SynthesisError
+from nexus_o.speech.tts import Speaker, SpeakerSampler, SynthesisError
 from nexus_o.synth.verify import ASRVerifier
 from tests.synth.test_runner import snapshot
 

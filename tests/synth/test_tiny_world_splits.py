@@ -13,7 +13,7 @@ import pytest
 from nexus_o.synth.config import tiny_world_config
 from nexus_o.synth.tiny_world.plan import plan_world
 from nexus_o.synth.tiny_world.splits import SplitLeakError, check_plan, check_world, contains_words
-from nexus_o.synth.tts import held_out_speaker_pools
+from nexus_o.speech.tts import held_out_speaker_pools
 
 
 def read_jsonl(path: Path) -> list[dict]:

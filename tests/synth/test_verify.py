@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nexus_o.synth.asr import Transcript, get_asr_backend
-from nexus_o.synth.tts import Speaker, get_tts_backend
+from nexus_o.speech.asr import Transcript, get_asr_backend
+from nexus_o.speech.tts import Speaker, get_tts_backend
 from nexus_o.synth.verify import ASRVerifier, score_transcript
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nexus_o.models.loading import build_preset
+from nexus_o.bundle.loading import build_preset
 from nexus_o.train.components import apply_freeze, component_parameters, param_groups
 from nexus_o.train.config import COMPONENTS, STAGE_TRAINABLE
 from tests.conftest import tone

@@ -8,7 +8,7 @@ import torch
 
 from nexus_o.data.dataset import load_manifest_dataset
 from nexus_o.data.manifest import RejectLog
-from nexus_o.models.loading import build_preset
+from nexus_o.bundle.loading import build_preset
 from nexus_o.train.collate import TrainCollator
 
 

@@ -59,10 +59,10 @@ def test_three_stages_two_steps_each(tmp_path, tiny_world):
                   {"name": "s2s", "train": [str(tiny_world["tts"])], "max_steps": 1}], eval_steps=1)
     _train(s3)
     assert len(_eval_losses(tmp_path / "s3" / "out", "tts")) == 2  # the speech decoder's validation loss
-    from nexus_o.models.loading import load_model
+    from nexus_o.bundle.loading import load_model
 
-    model, _ = load_model(tmp_path / "s3" / "out" / "final")
-    before, _ = load_model(s2_final)
+    model = load_model(tmp_path / "s3" / "out" / "final").model
+    before = load_model(s2_final).model
     assert model.speech_decoder is not None
     # stage 3 trained only the decoder: the LLM is untouched
     assert torch.equal(model.vl.lm_head.weight, before.vl.lm_head.weight)
@@ -115,7 +115,8 @@ def test_stage3_pointer_decoder_trains_on_word_timings(tmp_path, tiny_world):
     """A "pointer" speech decoder needs the codec's frame rate: without a codec a clear error,
     with one stage 3 trains and saves it with its codec."""
     from nexus_o.codecs.builtin import fit_builtin_codec
-    from nexus_o.models.loading import build_preset, load_model
+    from nexus_o.bundle.loading import build_preset, load_model
+    from nexus_o.bundle.omni import OmniModel
     from nexus_o.train.trainer import save_final
     from tests.conftest import tone
 
@@ -125,14 +126,13 @@ def test_stage3_pointer_decoder_trains_on_word_timings(tmp_path, tiny_world):
     with pytest.raises(ValueError, match="no codec"):
         runner.invoke(app, ["train", "--config", str(no_codec)], catch_exceptions=False)
 
-    model, processor = build_preset("tiny")
-    model.attach(processor, fit_builtin_codec([tone(2.0, 22050)], 4, 64, iters=2, sample_rate=22050, progress=False))
-    save_final(model, processor, tmp_path / "with_codec")
+    codec = fit_builtin_codec([tone(2.0, 22050)], 4, 64, iters=2, sample_rate=22050, progress=False)
+    save_final(OmniModel(*build_preset("tiny"), codec), tmp_path / "with_codec")
     s3 = _config(tmp_path / "s3", "stage3_speech", {"path": str(tmp_path / "with_codec"), "speech_decoder": pointer},
                  phases, group_by_length=True)
     _train(s3)
-    trained, _ = load_model(tmp_path / "s3" / "out" / "final")
-    assert trained.speech_decoder.alignment == "pointer" and trained.codec is not None
+    trained = load_model(tmp_path / "s3" / "out" / "final")
+    assert trained.model.speech_decoder.alignment == "pointer" and trained.codec is not None
     assert len(_losses(tmp_path / "s3" / "out", "tts")) == 2
 
 

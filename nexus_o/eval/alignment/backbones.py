@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from nexus_o.bundle.loading import load_model
+from nexus_o.bundle.presets import PRESETS
+from nexus_o.models.modeling import NexusOForConditionalGeneration
+from nexus_o.processing.processor import NexusOProcessor
+from nexus_o.processing.tokenizer import add_audio_tokens
+
 if TYPE_CHECKING:
     from transformers import Qwen2_5_VLForConditionalGeneration
-
-    from nexus_o.models.modeling import NexusOForConditionalGeneration
-    from nexus_o.processing.processor import NexusOProcessor
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -84,11 +87,9 @@ def load_ours(name_or_path: str | Path, device: str | torch.device | None = None
     Raises:
         FileNotFoundError: the folder holds no checkpoint.
     """
-    from nexus_o.models.loading import load_model
-    from nexus_o.models.presets import PRESETS
-
     dtype = resolve_dtype(dtype)
-    model, processor = load_model(name_or_path, dtype=dtype)
+    omni = load_model(name_or_path, dtype=dtype)
+    model, processor = omni.model, omni.processor
     model.to(device=resolve_device(device), dtype=dtype).eval()
     label = str(name_or_path) if str(name_or_path) in PRESETS else Path(name_or_path).resolve().name
     return Backbone("ours", f"NEXUS-O ({label})", model.vl, processor, omni=model)
@@ -111,9 +112,6 @@ def load_baseline(path: str | Path, device: str | torch.device | None = None,
         Qwen2_5_VLForConditionalGeneration,
         WhisperFeatureExtractor,
     )
-
-    from nexus_o.processing.processor import NexusOProcessor
-    from nexus_o.processing.tokenizer import add_audio_tokens
 
     path = Path(path)
     config_file = path / "config.json"

@@ -74,9 +74,10 @@ class NexusOLmmsModel:
             self._rank, self._world_size = self.accelerator.process_index, self.accelerator.num_processes
             device = device or str(self.accelerator.device)
         if model is None:
-            from nexus_o.models.loading import load_model
+            from nexus_o.bundle.loading import load_model
 
-            model, processor = load_model(pretrained)
+            omni = load_model(pretrained)
+            model, processor = omni.model, omni.processor
         self.pretrained = str(pretrained)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model, self.processor = model.to(device).eval(), processor

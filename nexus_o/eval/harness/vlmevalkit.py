@@ -67,9 +67,10 @@ class NexusOVLMEval:
         if (model is None) != (processor is None):
             raise ValueError("pass both model and processor, or neither (then model_path is loaded)")
         if model is None:
-            from nexus_o.models.loading import load_model
+            from nexus_o.bundle.loading import load_model
 
-            model, processor = load_model(model_path)
+            omni = load_model(model_path)
+            model, processor = omni.model, omni.processor
         self.model, self.processor = model.eval(), processor
         self.max_new_tokens = max_new_tokens
         self._use_custom_prompt = use_custom_prompt

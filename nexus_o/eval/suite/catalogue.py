@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexus_o.eval.suite import layouts
+from nexus_o.eval.tasks import EvalError
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,5 @@ def get_benchmarks(names: str | None) -> list[Benchmark]:
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in known]
     if unknown:
-        from nexus_o.eval.tasks import EvalError
-
         raise EvalError(f"unknown benchmark(s) {unknown}; expected some of {', '.join(known)}")
     return [known[n] for n in wanted]

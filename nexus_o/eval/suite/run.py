@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+from nexus_o.bundle.loading import load_model
+from nexus_o.bundle.omni import OmniModel
 from nexus_o.eval.runner import run_eval
 from nexus_o.eval.suite.catalogue import NORMALISERS, NOT_RUN, Benchmark, get_benchmarks
 from nexus_o.eval.suite.judges import tts_judge
@@ -66,7 +68,7 @@ def run_suite(model_or_dir, data_root: str | Path, out_dir: str | Path, *, whisp
               max_speech_seconds: float = 30.0, model_name: str | None = None, progress: bool = True) -> dict:
     """Run the paper's benchmarks found under `data_root`; returns (and writes OUT/suite.json) the results.
 
-    model_or_dir: checkpoint folder, preset name or (model, processor). whisper_large_v3 / paraformer_zh:
+    model_or_dir: checkpoint folder, preset name or an `OmniModel`. whisper_large_v3 / paraformer_zh:
     the Seed-TTS judges' folders (tts en / zh). judges: {lang: ASR object} instead of folders.
     benchmarks: comma-separated subset of the catalogue's names. limit: first N items of each.
     Returns {"model", "data_root", "settings", "benchmarks": {name: {..., "status", "score" or
@@ -87,13 +89,11 @@ def run_suite(model_or_dir, data_root: str | Path, out_dir: str | Path, *, whisp
                                      **({"status": "skipped", "reason": reason} if reason else {"manifest": str(manifest)}))
         if reason is None:
             todo.append((bench, manifest, judge))
-    if isinstance(model_or_dir, tuple):
+    if isinstance(model_or_dir, OmniModel):
         label, model = model_name or "in-memory model", model_or_dir
     else:
         label, model = model_name or str(model_or_dir), None
     if todo and model is None:
-        from nexus_o.models.loading import load_model
-
         model = load_model(model_or_dir)
     for bench, manifest, judge in todo:
         result = run_eval(model, [f"{bench.task}={manifest}"], None, out_dir / "runs" / bench.name, limit=limit,

@@ -48,18 +48,17 @@ from nexus_o.synth.tiny_world.manifests import write_manifests
 from nexus_o.synth.tiny_world.plan import WorldPlan, clip_items, plan_world
 from nexus_o.synth.tiny_world.splice import SplicedPhrase, splice_phrases
 from nexus_o.synth.tiny_world.splits import check_plan, check_world
-from nexus_o.synth.tts import Speaker, SynthesisError
+from nexus_o.speech.tts import Speaker, SynthesisError
+from nexus_o.speech.asr import get_asr_backend
+from nexus_o.speech.tts import TTSRouter, get_tts_backend
+from nexus_o.speech.tts.piper import PiperBackend
+from nexus_o.synth.verify import ASRVerifier
 
 
 class ClipProcessor:
     """Runner processor: synthesise one planned clip, check it by ASR if it is marked, write the WAV."""
 
     def __init__(self, verify_asr: str | None, cpu_threads: int = 1):
-        from nexus_o.synth.asr import get_asr_backend
-        from nexus_o.synth.tts import TTSRouter, get_tts_backend
-        from nexus_o.synth.tts.piper import PiperBackend
-        from nexus_o.synth.verify import ASRVerifier
-
         # piper's generator noise cannot be seeded, so joe speaks with both noise scales at 0.
         router = TTSRouter({"espeak": get_tts_backend("espeak"), "piper": PiperBackend(noise_w_scale=0.0)})
         self.tts = ReproducibleTTS(router)

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nexus_o.synth.tiny_world.vocab import COLOUR_RGB
+from nexus_o.synth.tiny_world.vocab import DIGIT_WORDS
 
 # Centres (fractions of the side) and sizes (object radius as a fraction of the side).
 CENTRES = ((0.5, 0.5), (0.38, 0.38), (0.62, 0.38), (0.38, 0.62), (0.62, 0.62))
@@ -56,8 +57,6 @@ def _polygon(
 
 def render(spec: ImageSpec, size: int = 112) -> Image.Image:
     """The RGB image [size, size] of `spec`: background ~240 +- noise, the object in its colour."""
-    from nexus_o.synth.tiny_world.vocab import DIGIT_WORDS
-
     rng = np.random.default_rng(spec.seed)
     background = tuple(int(v) for v in rng.integers(232, 252, size=3))
     image = Image.new("RGB", (size, size), background)

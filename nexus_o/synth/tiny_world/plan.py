@@ -20,7 +20,8 @@ from nexus_o.synth.tiny_world.images import PLACEMENTS, ImageSpec
 from nexus_o.synth.tiny_world.splice import splice_texts
 from nexus_o.synth.tiny_world.splits import check_plan
 from nexus_o.synth.tiny_world.vocab import QUESTIONS, Vocab, questions_for
-from nexus_o.synth.tts import Speaker, SpeakerSampler, held_out_speaker_pools
+from nexus_o.speech.tts import Speaker, SpeakerSampler, held_out_speaker_pools
+from nexus_o.speech.tts.piper import joe_voice_path
 
 INPUT_RATE = 16000  # input speech is stored at Whisper's rate; target speech at the voice's own
 
@@ -114,8 +115,6 @@ def _plan_images(cfg: TinyWorldConfig, vocab: Vocab) -> dict[str, list[ImageSpec
 
 def plan_world(cfg: TinyWorldConfig) -> WorldPlan:
     """The whole world of `cfg`, deterministically."""
-    from nexus_o.synth.tts.piper import joe_voice_path
-
     vocab = Vocab(tuple(cfg.colours), tuple(cfg.shapes), tuple(cfg.digits))
     train_pool, test_pool = held_out_speaker_pools("en", cfg.train_speakers, cfg.test_speakers, cfg.seed, "espeak")
     target = Speaker("piper", joe_voice_path().stem, "en", noise_scale=0.0)  # zero noise: reproducible

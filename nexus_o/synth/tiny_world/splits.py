@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nexus_o.synth.tiny_world.plan import WorldPlan
-    from nexus_o.synth.tts import Speaker
+    from nexus_o.speech.tts import Speaker
 
 TRAINING_MANIFESTS = ("stage1_train.jsonl", "stage2_train.jsonl", "stage3_tts.jsonl", "stage3_s2s.jsonl")
 SPOKEN_TRAINING = ("stage3_tts.jsonl", "stage3_s2s.jsonl")  # manifests whose replies the model learns to speak
