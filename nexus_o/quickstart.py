@@ -128,12 +128,16 @@ def _fit_codec(paths: list[Path], codec_dir: Path, seed: int, console: Console) 
     (codec_dir / "fitted_on.json").write_text(json.dumps(source, indent=1))
 
 
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
     """The tts judge table (`nexus_o.eval.reference_speech.judge_table`), cached in eval/tts_judges.json."""
     cached = eval_dir / "tts_judges.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    records = [json.loads(line) for line in (eval_dir / results["tasks"]["tts"]["predictions"]).read_text().splitlines()]
+    records = _read_jsonl(eval_dir / results["tasks"]["tts"]["predictions"])
     speech = {r["line"]: eval_dir / r["audio"] for r in records}
     known = {TTS_JUDGE: {r["line"]: r["prediction"] for r in records}}
     judges = {TTS_JUDGE: judge, SECOND_JUDGE: get_asr_backend(SECOND_JUDGE)}
@@ -145,9 +149,8 @@ def _judge_speech(data: Path, eval_dir: Path, results: dict, judge) -> dict:
 def _asr_seen_unseen(data: Path, eval_dir: Path, results: dict) -> dict:
     """ASR WER on the test texts heard in training (from other voices) and on those never heard."""
     unseen = set(json.loads((data / "world.json").read_text())["asr_test_texts"]["unseen_ids"])
-    refs = {json.loads(line)["id"]: json.loads(line)["messages"][-1]["content"]
-            for line in (data / "test" / "asr.jsonl").read_text().splitlines()}
-    records = [json.loads(line) for line in (eval_dir / results["tasks"]["asr"]["predictions"]).read_text().splitlines()]
+    refs = {row["id"]: row["messages"][-1]["content"] for row in _read_jsonl(data / "test" / "asr.jsonl")}
+    records = _read_jsonl(eval_dir / results["tasks"]["asr"]["predictions"])
     out = {}
     for name, keep in (("asr_wer_seen_texts", lambda i: i not in unseen), ("asr_wer_unseen_texts", lambda i: i in unseen)):
         pairs = [(refs[r["id"]], r["prediction"]) for r in records if keep(r["id"])]
