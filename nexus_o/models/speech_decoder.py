@@ -40,9 +40,11 @@ from torch import nn
 
 from nexus_o.codecs.base import CodecMismatchError, check_codec_matches
 from nexus_o.models import delay_pattern
-from nexus_o.models.sampling import SamplingConfig, sample_codes
+from nexus_o.models.sampling import SamplingConfig
+from nexus_o.models.speech_generation import SpeechGeneration
 from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
-from nexus_o.models.speech_transformer import CausalTransformer, KVCache
+from nexus_o.models.speech_schedule import interleave_slots, step_progress, visible_tokens
+from nexus_o.models.speech_transformer import CausalTransformer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,40 +79,15 @@ class GeneratedSpeech(NamedTuple):
 
 @dataclasses.dataclass
 class _Condition:
-    """The LLM side of a batch: projected states, and where the valid tokens are."""
+    """The LLM side of a batch: projected states of the valid reply tokens, in order."""
 
-    states: torch.Tensor  # [B, N, D], padding zeroed
-    mask: torch.Tensor  # [B, N] bool
-    order: torch.Tensor  # [B, N] token indices, valid ones first and in order
+    states: torch.Tensor  # [B, N, D]: sample b's valid tokens first (in order), zeros after
     counts: torch.Tensor  # [B] valid tokens
-    prefix_len: int  # slots the text takes in the decoder sequence (0 when "stepwise")
-    padded_prefix: bool  # some text slot must be masked out
-    _layout: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def layout(self, slots: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotary positions [B, slots] and key validity [B, slots] of the decoder sequence.
-
-        Text slots count only valid tokens; step s sits right after the sample's last token.
-        Memoised, so a cached generation step only slices.
-        """
-        if self._layout is None or self._layout[0].shape[1] < slots:
-            b, p, device = self.mask.shape[0], self.prefix_len, self.mask.device
-            steps = torch.arange(max(slots - p, 0), device=device)
-            if p:
-                prefix_pos = (self.mask.long().cumsum(dim=1) - 1).clamp(min=0)
-                positions = torch.cat([prefix_pos, self.counts[:, None] + steps[None]], dim=1)
-                valid = torch.cat([self.mask, self.mask.new_ones(b, steps.shape[0])], dim=1)
-            else:
-                positions = steps[None].expand(b, -1)
-                valid = torch.ones(b, steps.shape[0], dtype=torch.bool, device=device)
-            self._layout = positions, valid
-        return self._layout[0][:, :slots], self._layout[1][:, :slots]
 
     def token(self, index: torch.Tensor) -> torch.Tensor:
-        """index [B, S] (the i-th valid token, clamped) -> states [B, S, D]."""
-        index = torch.minimum(index, self.counts[:, None] - 1)
-        slots = self.order.gather(1, index)
-        return self.states.gather(1, slots[..., None].expand(-1, -1, self.states.shape[-1]))
+        """index [B, S] (the i-th valid token, clamped to the last) -> states [B, S, D]."""
+        index = torch.minimum(index, self.counts[:, None] - 1).clamp(min=0)
+        return self.states.gather(1, index[..., None].expand(-1, -1, self.states.shape[-1]))
 
 
 def undelay(delayed: torch.Tensor, end_frames: torch.Tensor, pad_id: int, first_frame: int = 0) -> torch.Tensor:
@@ -134,7 +111,7 @@ class SpeechDecoder(nn.Module):
 
     def __init__(self, transformer: CausalTransformer, vocab: CodeVocab, *, llm_hidden_size: int,
                  alignment: str = "prefix", steps_per_token: int = 4, max_steps: int = 2048,
-                 advance_loss_weight: float = 1.0):
+                 advance_loss_weight: float = 1.0, streaming: bool = False, lookahead: int = 3):
         super().__init__()
         if alignment not in ("prefix", "stepwise", "pointer"):
             raise ValueError(f"alignment={alignment!r}; choose 'prefix', 'stepwise' or 'pointer'")
@@ -143,6 +120,9 @@ class SpeechDecoder(nn.Module):
         self.alignment, self.steps_per_token, self.max_steps = alignment, steps_per_token, max_steps
         self.advance_loss_weight = advance_loss_weight
         self.llm_hidden_size = llm_hidden_size
+        # Streaming: tokens visible past the progress (None: text-then-speech, all of them).
+        self.lookahead = lookahead if streaming else None
+        self.has_prefix = alignment != "stepwise"  # text slots in the decoder sequence
         self.llm_proj = nn.Linear(llm_hidden_size, width)
         self.code_embedding = nn.Embedding(k * c, width)
         self.heads = nn.Linear(width, k * c, bias=False)
@@ -150,6 +130,8 @@ class SpeechDecoder(nn.Module):
         # look-ahead projection of the token after the pointer.
         self.advance_head = nn.Linear(width, 1) if alignment == "pointer" else None
         self.lookahead_proj = nn.Linear(width, width) if alignment == "pointer" else None
+        # Streaming: added to every step that sees the whole text ("nothing more will come").
+        self.text_end = nn.Parameter(torch.zeros(width)) if streaming else None
 
     @classmethod
     def from_config(cls, cfg: SpeechDecoderConfig) -> SpeechDecoder:
@@ -164,7 +146,7 @@ class SpeechDecoder(nn.Module):
                           end_id=cfg.end_id)
         return cls(transformer, vocab, llm_hidden_size=cfg.llm_hidden_size, alignment=cfg.alignment,
                    steps_per_token=cfg.steps_per_token, max_steps=cfg.max_steps,
-                   advance_loss_weight=cfg.advance_loss_weight)
+                   advance_loss_weight=cfg.advance_loss_weight, streaming=cfg.streaming, lookahead=cfg.lookahead)
 
     def check_codec(self, codec) -> None:
         """Raise `CodecMismatchError` (a `ValueError`) naming both sides unless `codec`
@@ -206,11 +188,14 @@ class SpeechDecoder(nn.Module):
         counts = mask.sum(dim=1)
         if (counts == 0).any():
             raise ValueError(f"llm_mask leaves samples {counts.eq(0).nonzero().flatten().tolist()} without any token")
-        states = self.llm_proj(llm_hidden.to(self.llm_proj.weight.dtype)) * mask[..., None]
-        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-        prefix_len = llm_hidden.shape[1] if self.alignment != "stepwise" else 0
-        padded_prefix = bool(prefix_len) and not bool(mask.all())
-        return _Condition(states, mask, order, counts, prefix_len, padded_prefix)
+        states = self.project(llm_hidden) * mask[..., None]
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # valid tokens first, in order
+        return _Condition(states.gather(1, order[..., None].expand(-1, -1, states.shape[-1])), counts)
+
+    def project(self, llm_hidden: torch.Tensor) -> torch.Tensor:
+        """llm_hidden [..., llm_hidden_size] -> text slot states [..., D] (token by token: streaming
+        projects the reply's states as they arrive)."""
+        return self.llm_proj(llm_hidden.to(self.llm_proj.weight.dtype))
 
     def pointer_condition(self, cond: _Condition, index: torch.Tensor) -> torch.Tensor:
         """index [B, S] (valid-token indices) -> the "pointer" LLM term [B, S, D]: the token's
@@ -219,37 +204,47 @@ class SpeechDecoder(nn.Module):
         has_next = (after < cond.counts[:, None])[..., None]
         return cond.token(index) + self.lookahead_proj(cond.token(after)) * has_next
 
-    def step_condition(self, cond: _Condition, steps: torch.Tensor) -> torch.Tensor:
-        """steps [S] (delayed step indices) -> the LLM term of each step's input [B, S, D]
-        ("prefix", "stepwise"; "pointer" steps read `pointer_condition`)."""
-        if self.alignment == "prefix":
-            index = (cond.counts - 1)[:, None].expand(-1, steps.shape[0])
-        else:
-            index = (steps // self.steps_per_token)[None].expand(cond.counts.shape[0], -1)
-        return cond.token(index)
+    def progress(self, steps: torch.Tensor, batch: int, index: torch.Tensor | None = None) -> torch.Tensor:
+        """How far speech has got in the text at each step, [B, S]: the pointer index [B, S]
+        ("pointer") or steps [S] // steps_per_token."""
+        return index if index is not None else step_progress(steps, self.steps_per_token)[None].expand(batch, -1)
 
-    def run(self, cond: _Condition, steps_x: torch.Tensor, first_step: int,
-            cache: list[KVCache] | None) -> torch.Tensor:
-        """Transformer over step inputs steps_x [B, q, D] for steps first_step.. -> hidden [B, q, D].
+    def step_condition(self, cond: _Condition, progress: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """The LLM term of each step's input [B, S, D], from progress and visible tokens [B, S].
 
-        The text prefix ("prefix" alignment) is prepended when the sequence starts here
-        (first_step == 0); later calls find it in the cache.
+        "prefix": the last visible token; "stepwise": the token at the progress; "pointer": the
+        token at the pointer and the next one (`pointer_condition`). Streaming adds `text_end`
+        to the steps that see the whole text.
         """
-        q, p = steps_x.shape[1], cond.prefix_len
-        x = torch.cat([cond.states, steps_x], dim=1) if p and first_step == 0 else steps_x
-        end = p + first_step + q
-        start = end - x.shape[1]
-        positions, key_valid = cond.layout(end)
-        if x.shape[1] == 1:  # one new slot, the last: it may see every valid slot
-            attend = key_valid[:, None, None, :] if cond.padded_prefix else None
+        if self.alignment == "prefix":
+            term = cond.token(visible - 1)
+        elif self.alignment == "stepwise":
+            term = cond.token(progress)
         else:
-            key_slot = torch.arange(end, device=x.device)
-            query_slot = key_slot[start:, None]
-            # Causal; padded text slots are never attended to, except by themselves (no empty rows).
-            attend = (key_slot <= query_slot) & (key_valid[:, None, :] | (key_slot == query_slot))
-            attend = attend[:, None]
-        hidden = self.transformer(x, positions[:, start:], attend, cache)
-        return hidden[:, -q:]
+            term = self.pointer_condition(cond, progress)
+        if self.text_end is not None:
+            term = term + self.text_end * (visible == cond.counts[:, None])[..., None]
+        return term
+
+    def run_sequence(self, cond: _Condition, steps_x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Transformer over the whole interleaved sequence (training): step inputs steps_x [B, S, D],
+        visible [B, S] -> hidden of the steps [B, S, D]. Text slot j precedes step s iff j < visible[s]."""
+        b, s, d = steps_x.shape
+        if not self.has_prefix:
+            slots = torch.arange(s, device=steps_x.device)
+            return self.transformer(steps_x, slots[None].expand(b, -1), (slots[None] <= slots[:, None])[None, None])
+        n = cond.states.shape[1]
+        text_slot, step_slot = interleave_slots(visible, cond.counts, n)
+        x = steps_x.new_zeros(b, n + s, d)
+        x = x.scatter(1, text_slot[..., None].expand(-1, -1, d), cond.states.to(steps_x.dtype))
+        x = x.scatter(1, step_slot[..., None].expand(-1, -1, d), steps_x)
+        slots = torch.arange(n + s, device=x.device)
+        valid = slots[None] < (cond.counts + s)[:, None]  # [B, n + s]; padded text slots come last
+        # Causal; padded slots are never attended to, except by themselves (no empty rows).
+        attend = ((slots[None, :] <= slots[:, None])[None] & valid[:, None, :]) | torch.eye(n + s, dtype=torch.bool,
+                                                                                             device=x.device)
+        hidden = self.transformer(x, slots[None].expand(b, -1), attend[:, None])
+        return hidden.gather(1, step_slot[..., None].expand(-1, -1, d))
 
     # ---- training ------------------------------------------------------------------------------
 
@@ -317,14 +312,16 @@ class SpeechDecoder(nn.Module):
         b, k, s = targets.shape
         inputs = torch.cat([targets.new_full((b, k, 1), v.start_id), targets[..., :-1]], dim=2)
         steps = torch.arange(s, device=targets.device)
+        index = None
         if self.alignment == "pointer":
             index = self.check_token_index(token_index, lengths, cond, codes.shape[2])
             # Step t starts frame t; the steps after the last frame stay on the last token.
             tail = (cond.counts - 1)[:, None].expand(-1, s - index.shape[1])
-            llm_term = self.pointer_condition(cond, torch.cat([index, tail], dim=1))
-        else:
-            llm_term = self.step_condition(cond, steps)
-        hidden = self.run(cond, self.embed_codes(inputs) + llm_term, 0, None)
+            index = torch.cat([index, tail], dim=1)
+        progress = self.progress(steps, b, index)
+        visible = visible_tokens(progress, cond.counts, self.lookahead)
+        x = self.embed_codes(inputs) + self.step_condition(cond, progress, visible)
+        hidden = self.run_sequence(cond, x, visible)
         logits = self.code_logits(hidden)
         frame = steps[None] - torch.arange(k, device=steps.device)[:, None]  # [K, S]
         valid = (frame >= 0)[None] & (frame[None] <= lengths[:, None, None])  # [B, K, S]
@@ -334,9 +331,9 @@ class SpeechDecoder(nn.Module):
         if self.advance_head is None:
             return SpeechDecoderOutput(per_codebook.mean(), per_codebook, logits)
         # Step t (which read frame t's token) predicts whether frame t + 1 starts a new token.
-        t = index.shape[1]
+        t = codes.shape[2]
         advance_logits = self.advance_head(hidden[:, : t - 1]).squeeze(-1).float()
-        moved = (index[:, 1:] > index[:, :-1]).float()
+        moved = (index[:, 1:t] > index[:, :t - 1]).float()
         real = torch.arange(t - 1, device=lengths.device)[None] < (lengths - 1)[:, None]
         bce = F.binary_cross_entropy_with_logits(advance_logits, moved, reduction="none")
         advance = (bce * real).sum() / real.sum().clamp(min=1)
@@ -354,76 +351,46 @@ class SpeechDecoder(nn.Module):
         bias[1, 0, v.end_id] = 0.0
         return bias
 
-    def _pick(self, logits: torch.Tensor, bias: torch.Tensor, step: int, end_frames: torch.Tensor,
-              must_end: bool, sampling: SamplingConfig, generator: torch.Generator | None):
-        """Draw step `step`'s column [B, K] from logits [B, K, C] (+ bias [K, C]); force what the
-        delay pattern and the end convention fix; update end_frames [B]."""
-        v = self.vocab
-        ids = sample_codes(logits + bias, sampling, generator)
-        stops = (end_frames < 0) & ((ids[:, 0] == v.end_id) | must_end)
-        end_frames = torch.where(stops, step, end_frames)
-        if step >= v.num_codebooks - 1 and int(end_frames.max()) < 0:
-            return ids, end_frames  # the steady state: nothing to force
-        frame = step - torch.arange(v.num_codebooks, device=ids.device)[None]  # [1, K]
-        last = torch.where(end_frames >= 0, end_frames, torch.iinfo(torch.long).max)[:, None]
-        ids = torch.where(frame == last, v.end_id, ids)
-        ids = torch.where((frame < 0) | (frame > last), v.pad_id, ids)
-        return ids, end_frames
+    def start_generation(self, batch: int, *, max_tokens: int, max_frames: int | None = None, min_frames: int = 1,
+                         sampling: SamplingConfig = SamplingConfig(), generator: torch.Generator | None = None,
+                         use_graph: bool | None = None) -> SpeechGeneration:
+        """A `SpeechGeneration` for `batch` replies of up to `max_tokens` reply tokens, fed as the
+        text arrives (`add_text` / `end_text`) and stepped when `ready()`. max_frames defaults to
+        max_steps - K + 1."""
+        k = self.vocab.num_codebooks
+        max_frames = self.max_steps - k + 1 if max_frames is None else max_frames
+        return SpeechGeneration(self, batch, max_tokens=max_tokens, max_frames=max_frames, min_frames=min_frames,
+                                sampling=sampling, generator=generator, use_graph=use_graph)
 
     @torch.inference_mode()
     def generate_steps(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None = None, *,
                        max_frames: int | None = None, min_frames: int = 1,
-                       sampling: SamplingConfig = SamplingConfig(), use_cache: bool = True,
-                       generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                       sampling: SamplingConfig = SamplingConfig(), generator: torch.Generator | None = None,
+                       check_every: int = 1, use_graph: bool | None = None
+                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield, step by step, (delayed column [B, K], end_frames [B]) until every sample ends.
 
+        llm_hidden [B, N, llm_hidden_size] (the whole reply, `llm_mask` [B, N] its valid tokens).
         end_frames[b] is sample b's frame count once codebook 0 has emitted `end_id`, else -1.
         A sample ends at its first `end_id` (allowed from frame `min_frames` on) or at
         `max_frames` (default: max_steps - K + 1); the steps after finish its delayed frames.
+        The end is checked (a device sync) every `check_every` steps: up to check_every - 1
+        extra all-pad steps may follow it.
         """
-        k = self.vocab.num_codebooks
-        max_frames = self.max_steps - k + 1 if max_frames is None else max_frames
-        if not 0 <= min_frames <= max_frames:
-            raise ValueError(f"need 0 <= min_frames <= max_frames, got min_frames={min_frames}, "
-                             f"max_frames={max_frames}")
-        cond = self.condition(llm_hidden, llm_mask)
-        b, device = llm_hidden.shape[0], llm_hidden.device
-        capacity = cond.prefix_len + max_frames + k
-        cond.layout(capacity)  # computed once: later steps only slice it
-        cache = self.transformer.new_cache(b, capacity, cond.states.dtype, device) if use_cache else None
-        column = torch.full((b, k), self.vocab.start_id, dtype=torch.long, device=device)
-        end_frames = torch.full((b,), -1, dtype=torch.long, device=device)
-        pointer = torch.zeros(b, dtype=torch.long, device=device) if self.advance_head is not None else None
-        if pointer is None:
-            llm_terms = self.step_condition(cond, torch.arange(max_frames + k, device=device))  # [B, S, D]
-        bias = self._draw_bias(device)
-        inputs = []
-        for step in range(max_frames + k):
-            llm_term = (self.pointer_condition(cond, pointer[:, None]) if pointer is not None
-                        else llm_terms[:, step:step + 1])
-            x = self.embed_codes(column[..., None]) + llm_term
-            if cache is None:
-                inputs.append(x)
-                hidden = self.run(cond, torch.cat(inputs, dim=1), 0, None)
-            else:
-                hidden = self.run(cond, x, step, cache)
-            logits = self.code_logits(hidden[:, -1:])[:, :, 0]
-            if pointer is not None:
-                # No end before the last token is reached; then move the pointer for the next frame.
-                before_last = pointer < cond.counts - 1
-                logits[:, 0, self.vocab.end_id] = logits[:, 0, self.vocab.end_id].masked_fill(before_last, -torch.inf)
-                advance = self.advance_head(hidden[:, -1]).squeeze(-1) > 0
-                pointer = torch.minimum(pointer + advance.long(), cond.counts - 1)
-            column, end_frames = self._pick(logits, bias[int(step >= min_frames)], step, end_frames,
-                                            step >= max_frames, sampling, generator)
-            yield column, end_frames
-            # Frames before the end are complete once codebook K-1 has emitted the last one.
-            if int(end_frames.min()) >= 0 and step >= int(end_frames.max()) + max(k - 2, 0):
+        self.condition(llm_hidden, llm_mask)  # checks the inputs
+        if llm_mask is None:
+            llm_mask = torch.ones(llm_hidden.shape[:2], dtype=torch.bool, device=llm_hidden.device)
+        gen = self.start_generation(llm_hidden.shape[0], max_tokens=llm_hidden.shape[1], max_frames=max_frames,
+                                    min_frames=min_frames, sampling=sampling, generator=generator, use_graph=use_graph)
+        gen.add_all(llm_hidden, llm_mask)
+        while True:
+            yield gen.step()
+            if gen.exhausted or (gen.step_index % check_every == 0 and gen.finished()):
                 return
 
     def generate(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None = None, *,
                  max_frames: int | None = None, min_frames: int = 1,
-                 sampling: SamplingConfig = SamplingConfig(), use_cache: bool = True,
+                 sampling: SamplingConfig = SamplingConfig(),
                  generator: torch.Generator | None = None) -> GeneratedSpeech:
         """Generate codes for llm_hidden [B, N, llm_hidden_size] (llm_mask [B, N]).
 
@@ -432,8 +399,7 @@ class SpeechDecoder(nn.Module):
         """
         columns, end_frames = [], None
         for column, end_frames in self.generate_steps(llm_hidden, llm_mask, max_frames=max_frames,
-                                                      min_frames=min_frames, sampling=sampling,
-                                                      use_cache=use_cache, generator=generator):
+                                                      min_frames=min_frames, sampling=sampling, generator=generator):
             columns.append(column)
         codes = undelay(torch.stack(columns, dim=2), end_frames, self.vocab.pad_id)
         return GeneratedSpeech(codes[..., :int(end_frames.max())], end_frames)

@@ -49,6 +49,14 @@ class SpeechDecoderConfig(_StrictConfig):
         the targets' word timings; generation moves it itself.
     steps_per_token: audio steps per text token in the "stepwise" alignment.
     advance_loss_weight: weight of the advance head's binary cross-entropy ("pointer" only).
+    streaming: speak while the text is written (see `nexus_o.models.speech_schedule`): step s
+        reads only the reply tokens up to `lookahead` past where speech has got (the pointer for
+        "pointer", s // steps_per_token otherwise), in training exactly as in generation, so
+        generation starts once the first `lookahead` reply tokens exist. False: the paper's
+        text-then-speech (every step sees the whole reply; the default of checkpoints saved
+        before this key existed). The presets stream.
+    lookahead: reply tokens the decoder may read past its progress when streaming (>= 1; >= 2
+        for "pointer", whose steps read the token after the pointer too).
     """
 
     model_type = "nexus_o_speech_decoder"
@@ -67,6 +75,8 @@ class SpeechDecoderConfig(_StrictConfig):
     alignment: str = "prefix"
     steps_per_token: int = 4
     advance_loss_weight: float = 1.0
+    streaming: bool = False
+    lookahead: int = 3
     dropout: float = 0.0
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-6
@@ -94,6 +104,9 @@ class SpeechDecoderConfig(_StrictConfig):
                              f"num_heads={self.num_heads} heads of even width (rotary positions)")
         if self.alignment not in ALIGNMENTS:
             raise ValueError(f"speech_decoder_config.alignment={self.alignment!r}; choose one of {ALIGNMENTS}")
+        if self.lookahead < (2 if self.alignment == "pointer" else 1):
+            raise ValueError(f"speech_decoder_config.lookahead={self.lookahead} must be >= 1 "
+                             f"(>= 2 with alignment='pointer', whose steps read the next token too)")
         if self.advance_loss_weight < 0:
             raise ValueError(f"speech_decoder_config.advance_loss_weight={self.advance_loss_weight} must be >= 0")
         if not 0.0 <= self.dropout < 1.0:

@@ -1,4 +1,4 @@
-"""The causal transformer inside the speech decoder, with a plain per-layer KV cache.
+"""The causal transformer inside the speech decoder, with a fixed-shape per-layer KV cache.
 
 Pre-norm blocks (RMSNorm), rotary positions (half-split layout), torch's
 `scaled_dot_product_attention`, GELU MLP. Nothing speech-specific lives here.
@@ -24,24 +24,27 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).type_as(x)
 
 
-class KVCache:
-    """Keys and values of one layer, preallocated for `capacity` sequence slots."""
+class SlotCache:
+    """Keys and values of one layer at a fixed shape: `capacity` sequence slots + one scratch slot.
+
+    Every write goes to per-sample slots, and attention always runs over all capacity + 1 slots
+    with a mask, so no tensor changes shape between generation steps (CUDA graphs can replay a
+    step, and attention backends that plan per shape plan once). The last slot (`scratch`)
+    takes the writes of samples that have nothing to write in a call; it is never a valid key.
+    """
 
     def __init__(self, batch: int, heads: int, capacity: int, head_dim: int,
                  dtype: torch.dtype, device: torch.device | str):
-        self.keys = torch.zeros(batch, heads, capacity, head_dim, dtype=dtype, device=device)
+        self.keys = torch.zeros(batch, heads, capacity + 1, head_dim, dtype=dtype, device=device)
         self.values = torch.zeros_like(self.keys)
-        self.length = 0
+        self.scratch = capacity
 
-    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store keys/values [B, H, q, head_dim]; return all stored so far [B, H, length, head_dim]."""
-        end = self.length + keys.shape[2]
-        if end > self.keys.shape[2]:
-            raise RuntimeError(f"KV cache full: {end} slots needed, capacity {self.keys.shape[2]}")
-        self.keys[:, :, self.length:end] = keys
-        self.values[:, :, self.length:end] = values
-        self.length = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
+    def write(self, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store keys/values [B, H, q, head_dim] at slots [B, q]; return the whole cache [B, H, capacity + 1, head_dim]."""
+        index = slots[:, None, :, None].expand(-1, keys.shape[1], -1, keys.shape[3])
+        self.keys.scatter_(2, index, keys.to(self.keys.dtype))
+        self.values.scatter_(2, index, values.to(self.values.dtype))
+        return self.keys, self.values
 
 
 class Block(nn.Module):
@@ -59,14 +62,17 @@ class Block(nn.Module):
         self.fc_out = nn.Linear(intermediate_size, hidden_size)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attend: torch.Tensor,
-                cache: KVCache | None) -> torch.Tensor:
-        """x [B, L, D]; attend [B, 1, L, L_keys] bool (true = may attend) -> [B, L, D]."""
+                cache: SlotCache | None = None, slots: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, L, D]; attend [B, 1, L, L_keys] bool (true = may attend) -> [B, L, D].
+
+        With a cache, x's keys/values are written at slots [B, L] and attention runs over the cache.
+        """
         b, length, width = x.shape
         qkv = self.qkv(self.attn_norm(x)).view(b, length, 3, self.num_heads, width // self.num_heads)
         qkv = qkv.permute(2, 0, 3, 1, 4)  # [3, B, H, L, head_dim]
         (q, k), v = apply_rotary(qkv[:2], *rope), qkv[2]  # q and k rotated in one go
         if cache is not None:
-            k, v = cache.append(k, v)
+            k, v = cache.write(k, v, slots)
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
                                               dropout_p=self.dropout if self.training else 0.0)
         # Functional dropout/GELU: a generation step is dominated by per-call overhead, not FLOPs.
@@ -89,15 +95,18 @@ class CausalTransformer(nn.Module):
                   dropout=dropout, rms_norm_eps=rms_norm_eps) for _ in range(num_layers))
         self.norm = nn.RMSNorm(hidden_size, eps=rms_norm_eps)
 
-    def new_cache(self, batch: int, capacity: int, dtype: torch.dtype, device: torch.device | str) -> list[KVCache]:
-        """One empty `KVCache` per layer."""
+    def new_cache(self, batch: int, capacity: int, dtype: torch.dtype, device: torch.device | str) -> list[SlotCache]:
+        """One empty `SlotCache` per layer."""
         head_dim = self.hidden_size // self.num_heads
-        return [KVCache(batch, self.num_heads, capacity, head_dim, dtype, device) for _ in self.layers]
+        return [SlotCache(batch, self.num_heads, capacity, head_dim, dtype, device) for _ in self.layers]
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, attend: torch.Tensor,
-                cache: list[KVCache] | None = None) -> torch.Tensor:
-        """x [B, L, D], positions [B, L], attend [B, 1, L, L_keys] bool -> normed hidden [B, L, D]."""
+                cache: list[SlotCache] | None = None) -> torch.Tensor:
+        """x [B, L, D], positions [B, L], attend [B, 1, L, L_keys] bool -> normed hidden [B, L, D].
+
+        With a cache the positions are also the slots x is written to (a slot is its position).
+        """
         rope = rotary_angles(positions, self.hidden_size // self.num_heads, self.rope_theta)
         for i, layer in enumerate(self.layers):
-            x = layer(x, rope, attend, None if cache is None else cache[i])
+            x = layer(x, rope, attend, None if cache is None else cache[i], positions)
         return self.norm(x)

