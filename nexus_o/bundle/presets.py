@@ -36,7 +36,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                            "output_size": 3584},
         "speech_decoder_config": {"num_layers": 6, "hidden_size": 1024, "num_heads": 16,
                                   "intermediate_size": 4096, "num_codebooks": 8, "codebook_size": 1024,
-                                  "codec_entries": 1000, "llm_hidden_size": 3584},  # FireFly's codes
+                                  "codec_entries": 1000, "llm_hidden_size": 3584,  # FireFly's codes
+                                  "streaming": True, "lookahead": 3},
         "audio_token_id": 151665, "audio_start_token_id": 151666, "audio_end_token_id": 151667,
     },
     # Token ids follow `nexus_o.processing.tokenizer.build_tiny_tokenizer` (specials first).
@@ -68,7 +69,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # The speech decoder `load_model("tiny")` adds (sized to the codec by `speech_decoder_for`).
-TINY_SPEECH_DECODER: dict[str, Any] = {"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64}
+TINY_SPEECH_DECODER: dict[str, Any] = {"num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64,
+                                       "streaming": True, "lookahead": 3}
 
 
 def preset_config(name: str, **overrides: Any) -> NexusOConfig:

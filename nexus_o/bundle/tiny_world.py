@@ -30,8 +30,9 @@ VISION = {"depth": 3, "hidden_size": 64, "intermediate_size": 128, "num_heads": 
           "fullatt_block_indexes": [2]}
 # "pointer": the tiny world has minutes and a few hundred phrases to learn speech from; with the
 # spoken token in every step's input the decoder need not learn to find its place in the text.
+# Streaming: each step reads the pointer's token and the two after it (see `speech_schedule`).
 SPEECH_DECODER = {"num_layers": 3, "hidden_size": 192, "num_heads": 4, "intermediate_size": 512,
-                  "alignment": "pointer"}
+                  "alignment": "pointer", "streaming": True, "lookahead": 3}
 WINDOW_POSITIONS = 150  # 3 s encoder windows
 
 

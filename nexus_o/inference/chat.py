@@ -1,33 +1,38 @@
 """`OmniChat`: one conversation turn in, text (and speech) out, whole or streamed.
 
-Speech follows the text: the reply text is generated first, then the prompt + reply run once
-through the LLM (teacher-forced, exactly as in stage-3 training) to get the last hidden states
-of the reply tokens, which condition the speech decoder; its codes go through the codec.
-Streaming yields text pieces as the LLM produces them, then audio chunks as soon as the codec
-can render them.
+Speech is written while the text is: one loop decodes the reply with the LLM token by token
+(`ReplyDecoder`), hands each token's speech condition to the speech decoder as it appears (the
+last hidden state the LLM computed when reading it: no second pass over prompt + reply), and
+runs up to `decoder_steps_per_token` decoder steps after each LLM step whenever the decoder's
+schedule lets it (a streaming decoder starts once its first `lookahead` reply tokens exist and
+waits when it catches up with the text; a text-then-speech decoder waits for the whole text).
+After the text the decoder runs on to its end. Audio goes through the codec a chunk of
+`chunk_frames` frames at a time, so streamed audio arrives interleaved with the text pieces.
 
 Before any model work the prompt is checked against the LLM's context (and an optional
 `max_prompt_tokens`): `prepare` (`nexus_o.inference.text.prepare_inputs`) raises
 `ContextLengthError`, a ValueError naming both numbers. A `CancelToken` passed to `chat` stops
-the reply at the next decoding step, text or speech, and raises `Cancelled`.
+the reply at the next decoding step, text or speech, and raises `Cancelled`; closing a stream
+stops it too.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import BatchFeature, TextIteratorStreamer
+from transformers import BatchFeature
 
 from nexus_o.inference.cancel import CancelToken
 from nexus_o.inference.limits import LengthLimits
-from nexus_o.inference.text import cancel_criteria, generate_from_inputs, prepare_inputs
+from nexus_o.inference.reply_steps import ReplyDecoder
+from nexus_o.inference.speech_stream import AudioRenderer, FrameChunker
+from nexus_o.inference.text import prepare_inputs
 from nexus_o.models.sampling import SamplingConfig
-from nexus_o.inference.speech_stream import stream_audio
+from nexus_o.models.speech_decoder import undelay
 
 VOICES = ("default",)  # the speech decoder speaks in the one voice it was trained on
 
@@ -70,15 +75,37 @@ class PreparedPrompt:
         return int(self.inputs["input_ids"].shape[1])
 
 
+class TextPieces:
+    """Token ids in, text pieces out: decodes the reply so far and hands out what is new, holding
+    back a piece that ends inside a multi-byte character."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.ids, self.text = tokenizer, [], ""
+
+    def push(self, token: int) -> str:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            return ""
+        piece, self.text = text[len(self.text):], text
+        return piece
+
+
 class OmniChat:
     """Chat with a `NexusOForConditionalGeneration`, its processor and (for speech) its codec.
 
     max_prompt_tokens: refuse prompts longer than this (besides the model's own context).
+    chunk_frames: codec frames per audio chunk; decoder_steps_per_token: decoder steps run after
+    each LLM step at most (the rest once the text is done).
+    min_reply_tokens / min_speech_frames: force lengths (benchmarks on random weights).
+    static_cache / compile_step: the LLM's decoding (`ReplyDecoder`; defaults: static on CUDA).
     """
 
     def __init__(self, model, processor, codec=None, *, max_new_tokens: int = 256,
                  speech_sampling: SamplingConfig = SamplingConfig(greedy=True), max_speech_seconds: float = 30.0,
-                 seconds_per_char: float = 0.25, chunk_frames: int = 16, max_prompt_tokens: int | None = None):
+                 seconds_per_char: float = 0.25, chunk_frames: int = 16, max_prompt_tokens: int | None = None,
+                 decoder_steps_per_token: int = 8, min_reply_tokens: int = 0, min_speech_frames: int = 1,
+                 static_cache: bool | None = None, compile_step: bool = False):
         self.model, self.processor, self.codec = model, processor, codec
         self.max_new_tokens = max_new_tokens
         self.max_prompt_tokens = max_prompt_tokens
@@ -86,7 +113,12 @@ class OmniChat:
         self.max_speech_seconds = max_speech_seconds
         self.seconds_per_char = seconds_per_char
         self.chunk_frames = chunk_frames
-
+        if decoder_steps_per_token < 1:
+            raise ValueError(f"decoder_steps_per_token={decoder_steps_per_token} must be >= 1")
+        self.decoder_steps_per_token = decoder_steps_per_token
+        self.min_reply_tokens, self.min_speech_frames = min_reply_tokens, min_speech_frames
+        eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.replies = ReplyDecoder(model, eos, static_cache=static_cache, compile_step=compile_step)
     # -- checks -------------------------------------------------------------------------------
     def _check(self, modalities: Sequence[str], voice: str | None) -> bool:
         unknown = set(modalities) - {"text", "audio"}
@@ -147,69 +179,109 @@ class OmniChat:
              cancel: CancelToken | None = None):
         """Reply to `messages` (a message list, a dict with messages + media lists, or a `PreparedPrompt`).
 
-        Returns a `ChatReply`, or with stream=True an iterator of `ChatChunk`s (text first,
-        then audio). Raises `ContextLengthError` before any model work when the prompt does not
-        fit; with `cancel`, stops at the next decoding step after it is cancelled (`Cancelled`).
+        Returns a `ChatReply`, or with stream=True an iterator of `ChatChunk`s: text pieces as the
+        LLM writes them, audio chunks as soon as the codec can render them (interleaved with the
+        text when the decoder streams). Raises `ContextLengthError` before any model work when
+        the prompt does not fit; with `cancel`, stops at the next decoding step after it is
+        cancelled (`Cancelled`).
         """
         speak = self._check(modalities, voice)
         prompt = messages if isinstance(messages, PreparedPrompt) else self.prepare(messages, base_dir)
         if stream:
-            return self._stream(prompt, speak, cancel)
-        text = generate_from_inputs(self.model, self.processor, prompt.inputs, prompt.max_new_tokens,
-                                    cancel=cancel)[0]
-        if not speak:
-            return ChatReply(text=text)
-        return self.speak(prompt.conversation, text, prompt.base_dir)
+            return self._reply(prompt, speak, cancel, render=True)
+        reply = ChatReply(text="")
+        for chunk in self._reply(prompt, speak, cancel, render=False, into=reply):
+            reply.text += chunk.text or ""
+        reply.text = reply.text.strip()
+        if reply.codes is not None:
+            reply.audio = self.codec.decode(reply.codes[None].to(self.model.device))[0, 0].float().cpu().numpy()
+            reply.sample_rate = self.codec.sample_rate
+        return reply
 
     def speak(self, messages: list[dict] | dict, text: str, base_dir: str | Path | None = None) -> ChatReply:
         """Speech for a given reply `text` to `messages` (text-to-speech: the reply is not generated)."""
         self._check(("text", "audio"), None)
         hidden, mask = self.reply_states(self._conversation(messages), text, base_dir)
         generated = self.model.speech_decoder.generate(hidden, mask, max_frames=self._max_frames(text),
+                                                       min_frames=min(self.min_speech_frames, self._max_frames(text)),
                                                        sampling=self.speech_sampling)
         codes = generated.codes[:, :, : int(generated.lengths[0])]
         wav = self.codec.decode(codes)[0, 0].float().cpu().numpy()
         return ChatReply(text=text, audio=wav, sample_rate=self.codec.sample_rate, codes=codes[0].cpu())
 
-    def _stream(self, prompt: PreparedPrompt, speak: bool, cancel: CancelToken | None) -> Iterator[ChatChunk]:
-        # The LLM runs on its own thread; `stop` ends it at its next step when the caller cancels
-        # or stops reading (closing this generator), so no work outlives the reply.
-        stop = CancelToken(parent=cancel)
-        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        eos = self.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        kwargs = dict(prompt.inputs.to(self.model.device), max_new_tokens=prompt.max_new_tokens, do_sample=False,
-                      eos_token_id=eos, pad_token_id=self.processor.tokenizer.pad_token_id, streamer=streamer,
-                      **cancel_criteria(stop))
-        errors: list[BaseException] = []
-
-        def run():
-            try:
-                self.model.generate(**kwargs)
-            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-                errors.append(err)
-                streamer.end()
-
-        worker = threading.Thread(target=run, name="nexus-o-generate", daemon=True)
-        worker.start()
+    def _reply(self, prompt: PreparedPrompt, speak: bool, cancel: CancelToken | None, *, render: bool,
+               into: ChatReply | None = None) -> Iterator[ChatChunk]:
+        """The one reply loop (see the module doc). render: pass audio chunks through the codec
+        as they complete; `into`: receives the codes [K, T] at the end (speech only)."""
+        stop = CancelToken(parent=cancel)  # also ends when the caller stops reading (GeneratorExit)
+        pieces = TextPieces(self.processor.tokenizer)
+        speech = _Speech(self, prompt.max_new_tokens, stop, render) if speak else None
         try:
-            pieces = []
-            for piece in streamer:
-                if piece:
-                    pieces.append(piece)
-                    yield ChatChunk(text=piece)
-            worker.join()
-            if errors:
-                raise errors[0]
-            stop.check()
-            if not speak:
-                return
-
-            text = "".join(pieces).strip()
-            hidden, mask = self.reply_states(prompt.conversation, text, prompt.base_dir)
-            for wav in stream_audio(self.model.speech_decoder, self.codec, hidden, mask,
-                                    chunk_frames=self.chunk_frames, max_frames=self._max_frames(text),
-                                    sampling=self.speech_sampling, cancel=stop):
-                yield ChatChunk(audio=wav[0, 0].float().cpu().numpy(), sample_rate=self.codec.sample_rate)
+            with torch.inference_mode():
+                for step in self.replies.steps(prompt.inputs, prompt.max_new_tokens, stop,
+                                               min_new_tokens=self.min_reply_tokens, conditions=speak):
+                    piece = "" if step.empty else pieces.push(step.token)
+                    if piece:
+                        yield ChatChunk(text=piece)
+                    if speech is not None:
+                        speech.add(step, pieces.text)
+                        yield from speech.run(None if step.last else self.decoder_steps_per_token)
+                if speech is not None:
+                    yield from speech.run(None)
+                    yield from speech.finish(into)
         finally:
-            stop.cancel("reply stream closed")
-            worker.join()
+            stop.cancel("reply closed")
+
+
+class _Speech:
+    """The speech side of one reply: the decoder's generation, its chunker and the codec renderer."""
+
+    def __init__(self, chat: OmniChat, max_tokens: int, stop: CancelToken, render: bool):
+        self.chat, self.stop = chat, stop
+        decoder, codec = chat.model.speech_decoder, chat.codec
+        self.cap = max(1, int(chat.max_speech_seconds * codec.frame_rate))
+        self.gen = decoder.start_generation(1, max_tokens=max_tokens + 1, max_frames=self.cap,
+                                            min_frames=min(chat.min_speech_frames, self.cap),
+                                            sampling=chat.speech_sampling)
+        self.chunker = FrameChunker(decoder.vocab.num_codebooks, decoder.vocab.pad_id, chat.chunk_frames)
+        self.renderer = AudioRenderer(codec) if render else None
+        self.columns: list[torch.Tensor] = []
+        self.done = False
+
+    def add(self, step, text: str) -> None:
+        self.gen.add_text(0, step.condition)
+        if step.last:
+            self.gen.end_text(0)
+            self.gen.limit_frames(self.chat._max_frames(text.strip()))
+
+    def _audio(self, codes: torch.Tensor) -> Iterator[ChatChunk]:
+        if self.renderer is None:
+            return
+        for wav in self.renderer.push(codes):
+            yield ChatChunk(audio=wav[0, 0].float().cpu().numpy(), sample_rate=self.chat.codec.sample_rate)
+
+    def run(self, limit: int | None) -> Iterator[ChatChunk]:
+        """Up to `limit` decoder steps (None: until the speech ends) while the schedule allows."""
+        gen, steps = self.gen, 0
+        while not self.done and (limit is None or steps < limit) and gen.ready():
+            self.stop.check()
+            column, end_frames = gen.step()
+            steps += 1
+            self.columns.append(column)
+            chunk = self.chunker.push(column, end_frames)
+            if chunk is not None:
+                yield from self._audio(chunk)
+            if gen.exhausted or (gen.step_index % self.chunker.chunk_frames == 0 and gen.finished()):
+                self.done = True
+
+    def finish(self, into: ChatReply | None) -> Iterator[ChatChunk]:
+        end_frames = self.gen.end_frames
+        for chunk in self.chunker.flush(end_frames):
+            yield from self._audio(chunk)
+        if self.renderer is not None:
+            for wav in self.renderer.flush():
+                yield ChatChunk(audio=wav[0, 0].float().cpu().numpy(), sample_rate=self.chat.codec.sample_rate)
+        if into is not None:
+            length = int(end_frames[0])
+            codes = undelay(torch.stack(self.columns, dim=2), end_frames, self.gen.decoder.vocab.pad_id)
+            into.codes = codes[0, :, :length].cpu()

@@ -105,6 +105,12 @@ class SpeechGeneration:
             self.add_text(b, llm_states[b][mask[b].bool()])
             self.end_text(b)
 
+    def limit_frames(self, frames: int) -> None:
+        """Lower max_frames to `frames` (not below the frame being generated: the end can only
+        come from the next step on). For replies whose length is known only once the text ends."""
+        self.max_frames = min(self.max_frames, max(frames, self.step_index))
+        self.min_frames = min(self.min_frames, self.max_frames)
+
     # ---- schedule ---------------------------------------------------------------------------------
     def _progress(self) -> list[int]:
         """Where speech has got in each sample's text (reads the pointer: a device sync)."""
