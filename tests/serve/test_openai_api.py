@@ -115,3 +115,23 @@ def test_fifty_requests_at_eight_concurrent(client):
         replies = list(pool.map(one, range(50)))
     assert len(replies) == 50 and len({r.id for r in replies}) == 50
     assert all(r.choices[0].message.content is not None for r in replies)
+
+
+def test_stream_interleaves_audio_with_the_transcript(server, client, monkeypatch):
+    """A reply longer than the decoder's look-ahead: the first audio delta comes before the last
+    transcript delta (random weights: reply and speech lengths forced through the session)."""
+    _, omni = server
+    session = type(omni).session
+    forced = {"min_reply_tokens": 12, "min_speech_frames": 24, "chunk_frames": 4}
+    monkeypatch.setattr(type(omni), "session", lambda self, *a, **kw: session(self, *a, **{**kw, **forced}))
+    stream = client.chat.completions.create(model=MODEL, messages=ask(), modalities=["text", "audio"], max_tokens=12,
+                                            audio={"voice": "default", "format": "pcm16"}, stream=True)
+    order = ""
+    for chunk in stream:
+        for choice in chunk.choices:
+            audio = choice.delta.audio
+            if audio is not None and audio.transcript:
+                order += "t"
+            elif audio is not None and audio.data:
+                order += "a"
+    assert "a" in order and order.index("a") < order.rindex("t"), order
