@@ -41,7 +41,9 @@ import os
 import re
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
+
+from nexus_o.config import StrictModel
 
 MODALITIES = ("image", "video", "audio")
 """Input modalities, each with a ``<tag>`` in the text and a plural list field."""
@@ -49,56 +51,52 @@ MODALITIES = ("image", "video", "audio")
 TAG_PATTERN = re.compile(r"<(image|video|audio)>")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-class _Url(_Strict):
+class _Url(StrictModel):
     url: str
     detail: str | None = None  # OpenAI image detail hint; accepted, unused in training
 
 
-class _InputAudio(_Strict):
+class _InputAudio(StrictModel):
     data: str
     format: str = Field(min_length=1)
 
 
-class TextPart(_Strict):
+class TextPart(StrictModel):
     type: Literal["text"]
     text: str
 
 
-class ImageUrlPart(_Strict):
+class ImageUrlPart(StrictModel):
     type: Literal["image_url"]
     image_url: _Url
 
 
-class VideoUrlPart(_Strict):
+class VideoUrlPart(StrictModel):
     type: Literal["video_url"]
     video_url: _Url
 
 
-class AudioUrlPart(_Strict):
+class AudioUrlPart(StrictModel):
     type: Literal["audio_url"]
     audio_url: _Url
 
 
-class InputAudioPart(_Strict):
+class InputAudioPart(StrictModel):
     type: Literal["input_audio"]
     input_audio: _InputAudio
 
 
-class ImagePart(_Strict):
+class ImagePart(StrictModel):
     type: Literal["image"]
     image: str
 
 
-class AudioPart(_Strict):
+class AudioPart(StrictModel):
     type: Literal["audio"]
     audio: str
 
 
-class VideoPart(_Strict):
+class VideoPart(StrictModel):
     type: Literal["video"]
     video: str
 
@@ -109,12 +107,12 @@ ContentPart = Annotated[
 ]
 
 
-class Message(_Strict):
+class Message(StrictModel):
     role: Literal["system", "user", "assistant"]
     content: str | list[ContentPart]
 
 
-class WordTiming(_Strict):
+class WordTiming(StrictModel):
     """When one word of the spoken reply is said: seconds from the start of the target."""
 
     word: str = Field(min_length=1)
@@ -128,7 +126,7 @@ class WordTiming(_Strict):
         return self
 
 
-class SpeechTarget(_Strict):
+class SpeechTarget(StrictModel):
     """Speech output for stage 3: a waveform file, or codec codes ``[K, T]`` (file or inline),
     and optionally the words' timings in it (in reply order, not overlapping)."""
 
@@ -151,8 +149,12 @@ class SpeechTarget(_Strict):
         return self
 
 
-class Sample(_Strict):
-    """One validated training sample. After validation every ``content`` is a string."""
+class Sample(StrictModel, validate_assignment=False):
+    """One validated training sample. After validation every ``content`` is a string.
+
+    Assignments are not validated: the validator below moves media from content parts into the
+    lists, which must not run the validator again.
+    """
 
     messages: list[Message] = Field(min_length=1)
     images: list[str] = Field(default_factory=list)
