@@ -110,7 +110,10 @@ class NexusOProcessor(ProcessorMixin):
                         video_grid_thw=torch.tensor(grids), second_per_grid_ts=torch.tensor(spg))
             expand[self.video_token] = [int(np.prod(g)) // merge for g in grids]
         if audios:
-            clips = [load_audio(src, base, sampling_rate) for src in audios]
+            # A bare array is taken to be at `sampling_rate` (default: the encoder's 16 kHz).
+            clips = [load_audio((src, sampling_rate or TARGET_SAMPLE_RATE) if isinstance(src, np.ndarray)
+                                or hasattr(src, "numpy") else src, TARGET_SAMPLE_RATE, base_dir=base)[0]
+                     for src in audios]
             data.update(self._audio_features(clips))
             expand[self.audio_token] = [self.audio_tokens(len(c)) for c in clips]
         texts = self._expand(texts, expand, {self.image_token: images, self.video_token: videos,
