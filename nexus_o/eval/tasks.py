@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from nexus_o.data.schema import MODALITIES, TAG_PATTERN, Sample
+from nexus_o.data.schema import Sample
 from nexus_o.eval.metrics import (
     bleu,
     error_rate,
@@ -47,6 +47,7 @@ from nexus_o.eval.metrics import (
     sqa_accuracy,
 )
 from nexus_o.speech.language import LANGUAGES, detect_language
+from nexus_o.processing.conversation import MODALITIES, TAG_PATTERN
 
 
 class EvalError(ValueError):
