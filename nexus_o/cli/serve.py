@@ -27,6 +27,8 @@ def serve(
                                                                "the model's context)."),
     max_tokens: Optional[int] = typer.Option(None, help="Cap on reply tokens (default 512)."),
     max_speech_seconds: Optional[float] = typer.Option(None, help="Cap on spoken replies (default 30)."),
+    examples: Optional[Path] = typer.Option(None, help="Tiny-world folder whose test images and questions the demo "
+                                                       "offers (default: the one beside the checkpoint, if any)."),
 ) -> None:
     """Serve a model with an OpenAI-compatible API (POST /v1/chat/completions) and the web demo (/demo)."""
     from nexus_o.config.loader import ConfigError
@@ -39,7 +41,8 @@ def serve(
             max_body_bytes=int(max_body_mb * 1024 * 1024) if max_body_mb else None,
             max_audio_seconds=max_audio_seconds, max_image_pixels=max_image_pixels, max_media_parts=max_media_parts,
             max_queue=max_queue, max_queue_wait=max_queue_wait, request_timeout=timeout,
-            max_prompt_tokens=max_prompt_tokens, max_tokens=max_tokens, max_speech_seconds=max_speech_seconds)
+            max_prompt_tokens=max_prompt_tokens, max_tokens=max_tokens, max_speech_seconds=max_speech_seconds,
+            demo_examples=examples)
         run_server(model, settings, host=host, port=port,
                    banner=f"serving {settings.model_name!r} on http://{host}:{port}/v1 (demo: http://{host}:{port}/demo)")
     except (ConfigError, ValueError, FileNotFoundError) as err:
@@ -52,6 +55,8 @@ def demo(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(7860, help="Port to listen on."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="ServeSettings YAML."),
+    examples: Optional[Path] = typer.Option(None, help="Tiny-world folder whose test images and questions the demo "
+                                                       "offers (default: the one beside the checkpoint, if any)."),
 ) -> None:
     """Start the web demo (chat with text, images, microphone or audio files; spoken replies) at /demo."""
     from nexus_o.config.loader import ConfigError
@@ -59,7 +64,7 @@ def demo(
     from nexus_o.serve.settings import load_settings
 
     try:
-        settings = load_settings(config, model_name=Path(model).name)
+        settings = load_settings(config, model_name=Path(model).name, demo_examples=examples)
         run_server(model, settings, host=host, port=port, banner=f"open http://{host}:{port}/demo in a browser")
     except (ConfigError, ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
