@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexus_o.data.manifest import read_manifest
-from nexus_o.processing.conversation import TAG_PATTERN
+from nexus_o.data.schema import sample_conversation
+from nexus_o.processing.conversation import Text
 from nexus_o.synth.tiny_world.vocab import QUESTIONS
 
 EXAMPLES_MANIFEST = "test_vqa.jsonl"
@@ -76,11 +77,14 @@ def load_examples(world: str | Path, limit: int = 8) -> list[DemoExample]:
             spoken[qa_id] = sample
     by_kind: dict[str, list[DemoExample]] = {}
     for qa_id, sample in written.items():
-        question = TAG_PATTERN.sub("", next(str(m.content) for m in sample.messages if m.role == "user")).strip()
-        voice = spoken.get(qa_id)
-        system = next((str(m.content) for m in voice.messages if m.role == "system"), None) if voice else None
-        example = DemoExample(qa_id, _kind(question), question, str(sample.messages[-1].content),
-                              Path(sample.images[0]), Path(voice.audios[0]) if voice else None, system)
+        conversation = sample_conversation(sample)
+        user = next(m for m in conversation.messages if m.role == "user")
+        question = "".join(p.text for p in user.parts if isinstance(p, Text)).strip()
+        voice = sample_conversation(spoken[qa_id]) if qa_id in spoken else None
+        system = next((m.tagged() for m in voice.messages if m.role == "system"), None) if voice else None
+        example = DemoExample(qa_id, _kind(question), question, conversation.messages[-1].tagged(),
+                              Path(conversation.media("image")[0]),
+                              Path(voice.media("audio")[0]) if voice else None, system)
         by_kind.setdefault(example.kind, []).append(example)
     examples: list[DemoExample] = []
     queues = [by_kind[kind] for kind in sorted(by_kind)]
