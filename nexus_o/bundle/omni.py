@@ -14,19 +14,22 @@ from nexus_o.codecs.base import SpeechCodec
 from nexus_o.inference.chat import OmniChat
 from nexus_o.models.modeling import NexusOForConditionalGeneration
 from nexus_o.processing.processor import NexusOProcessor
+from nexus_o.processing.tokenizer import AUDIO_TOKENS
 
 CODEC_SUBDIR = "codec"  # a checkpoint keeps its codec here, next to config.json
 
 
 @dataclass(eq=False)
 class OmniModel:
-    """model + processor (+ codec). The codec is checked against the speech decoder at once."""
+    """model + processor (+ codec). The codec is checked against the speech decoder at once, and
+    the config's audio token ids against the processor's tokenizer."""
 
     model: NexusOForConditionalGeneration
     processor: NexusOProcessor
     codec: SpeechCodec | None = None
 
     def __post_init__(self) -> None:
+        check_audio_tokens(self.model.config, self.processor.tokenizer)
         if self.codec is not None and self.model.speech_decoder is not None:
             self.model.speech_decoder.check_codec(self.codec)
 
@@ -60,3 +63,13 @@ class OmniModel:
         if self.codec is not None:
             self.codec.save_pretrained(folder / CODEC_SUBDIR)
         return folder
+
+
+def check_audio_tokens(config, tokenizer) -> None:
+    """The config's `audio_start_token_id` / `audio_token_id` / `audio_end_token_id` must be the
+    tokenizer's ids of `<|audio_bos|>` / `<|AUDIO|>` / `<|audio_eos|>`; the error names both sides."""
+    for key, token in zip(("audio_start_token_id", "audio_token_id", "audio_end_token_id"), AUDIO_TOKENS):
+        in_config, in_tokenizer = getattr(config, key), tokenizer.convert_tokens_to_ids(token)
+        if in_config != in_tokenizer:
+            raise ValueError(f"model config {key}={in_config} but the processor's tokenizer has {token} at id "
+                             f"{in_tokenizer}; the model and processor do not belong together")

@@ -1,4 +1,7 @@
-"""Reading and writing audio for the codec tools: files, folders and JSONL manifests."""
+"""Audio files for the codec tools: writing them, and finding them in folders and JSONL manifests.
+
+Reading is `nexus_o.processing.media_decoding.load_audio`, the package's one audio reader.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from nexus_o.processing.media_decoding import decode_audio, resample
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-
-
-def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Mono float32 samples of ``path`` (channels averaged), resampled to ``sample_rate`` if given.
-
-    Returns ``(samples [T], rate)``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"audio file not found: {path}")
-    channels, rate = decode_audio(path)
-    samples = channels.mean(axis=0)
-    if samples.size == 0:
-        raise ValueError(f"audio file {path} is empty")
-    if sample_rate is not None and rate != sample_rate:
-        samples, rate = resample(samples, rate, sample_rate), sample_rate
-    return samples, rate
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:

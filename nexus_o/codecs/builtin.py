@@ -23,11 +23,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nexus_o.codecs import hifigan
-from nexus_o.codecs.audio_io import read_audio
 from nexus_o.codecs.base import CodecError, SpeechCodec, resample
 from nexus_o.codecs.mel import LogMelSpectrogram, MelConfig
 from nexus_o.codecs.pretrained import read_config, write_config
 from nexus_o.codecs.rvq import ResidualVQ, fit_residual_vq
+from nexus_o.processing.media_decoding import load_audio
 
 WEIGHTS_NAME = "codebooks.safetensors"
 FORMAT_VERSION = 1
@@ -169,7 +169,7 @@ def fit_builtin_codec(
 def _as_wav(item: AudioInput, codec_rate: int, given_rate: int | None) -> torch.Tensor:
     """One audio item -> ``[1, 1, T]`` float at ``codec_rate``."""
     if isinstance(item, (str, Path)):
-        samples, _ = read_audio(item, codec_rate)
+        samples, _ = load_audio(item, codec_rate)
         return torch.from_numpy(samples)[None, None]
     wav = torch.as_tensor(np.asarray(item) if isinstance(item, np.ndarray) else item, dtype=torch.float32)
     if wav.dim() != 1 or wav.numel() == 0:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 
-from nexus_o.codecs.audio_io import collect_audio_paths, read_audio, write_audio
+from nexus_o.codecs.audio_io import collect_audio_paths, write_audio
 from nexus_o.codecs.base import SpeechCodec
 from nexus_o.codecs.builtin import BuiltinCodec, fit_builtin_codec
 from nexus_o.codecs.registry import resolve_codec
+from nexus_o.processing.media_decoding import load_audio
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def roundtrip_file(
     """Encode ``in_path`` (any rate, channels averaged) and write the decoded audio to ``out_path``
     at the codec's sample rate."""
     codec = resolve_codec(codec, device=device) if isinstance(codec, str) else codec
-    samples, rate = read_audio(in_path)
+    samples, rate = load_audio(in_path)
     codes = codec.encode(torch.from_numpy(samples)[None, None], sample_rate=rate)
     wav = codec.decode(codes)[0, 0].cpu().numpy()
     write_audio(out_path, wav, codec.sample_rate)

@@ -17,7 +17,11 @@ T = TypeVar("T", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
-    """Base of every run config: unknown keys are errors, assignments are validated."""
+    """The one strict base of nexus_o's pydantic models (run configs, manifest lines, request bodies).
+
+    Unknown keys are errors and assignments are validated. A subclass that needs more passes
+    pydantic's class keywords, e.g. `class Part(StrictModel, strict=True)` refuses "1" for an int.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 

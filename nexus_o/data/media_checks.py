@@ -1,8 +1,8 @@
 """Loading and checking audio, images, video and speech codes referenced by manifests.
 
-References are absolute paths or ``data:`` URIs (base64). Audio is read with soundfile
-(libsndfile: wav, flac, ogg, mp3) and falls back to PyAV (FFmpeg: m4a, aac, opus in mp4, ...);
-it is mixed to mono and resampled with soxr. Images go through PIL, video through PyAV.
+References are absolute paths or ``data:`` URIs (base64). Audio is read by the package's one
+reader, ``processing.media_decoding.load_audio`` (soundfile, then PyAV; mono and soxr resampling
+on request). Images go through PIL, video through PyAV.
 Every failure raises ``MediaError`` naming the field and the file.
 """
 
@@ -25,8 +25,8 @@ MediaCheck = Literal["none", "exists", "decode"]
 """How hard to look at media: not at all; files exist and audio headers read; everything decodes."""
 
 
-from nexus_o.processing.media_decoding import (  # noqa: E402  (one error type, one decoder each)
-    MediaError, decode_audio, resample, sample_video_frames)
+from nexus_o.processing.media_decoding import (  # noqa: E402  (one error type, one reader each)
+    MediaError, load_audio, sample_video_frames)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _short(ref: str) -> str:
 # ----------------------------------------------------------------------------- audio
 
 def probe_audio(ref: str) -> AudioInfo:
-    """Sample rate, length and channels from the file header (no full decode)."""
+    """Sample rate, length and channels from the file header (no full decode where libsndfile reads it)."""
     import soundfile as sf
 
     _require_file(ref)
@@ -81,40 +81,14 @@ def probe_audio(ref: str) -> AudioInfo:
         info = sf.info(open_source(ref))
         return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        pass  # not a libsndfile format: ask FFmpeg
-    try:
-        wav, rate = decode_audio(open_source(ref), _short(ref))
-    except MediaError as err:
-        raise MediaError(str(err).replace("cannot decode audio", "audio does not decode:", 1)) from None
-    return AudioInfo(rate, wav.shape[1], wav.shape[0])
-
-
-def load_audio(ref: str, sampling_rate: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
-    """Decode an audio file to float32.
-
-    Returns ``(wav, rate)``: ``wav`` is ``[T]`` when ``mono`` (channels averaged) else ``[C, T]``;
-    ``rate`` is ``sampling_rate`` when given (soxr resampling), else the file's own rate.
-    """
-    _require_file(ref)
-    try:
-        wav, rate = decode_audio(open_source(ref), _short(ref))
-    except MediaError as err:
-        raise MediaError(str(err).replace("cannot decode audio", "audio does not decode:", 1)) from None
-    if mono:
-        wav = wav.mean(axis=0)
-    if sampling_rate is not None and sampling_rate != rate:
-        wav = resample(wav, rate, sampling_rate) if mono else resample(wav.T, rate, sampling_rate).T
-        rate = sampling_rate
-    return np.ascontiguousarray(wav, dtype=np.float32), int(rate)
+        pass  # not a libsndfile format: decode it (FFmpeg)
+    return check_audio(ref)
 
 
 def check_audio(ref: str) -> AudioInfo:
     """Fully decode an audio file; empty or non-finite audio is an error."""
-    wav, rate = load_audio(ref, mono=False)
-    if wav.shape[1] == 0:
-        raise MediaError(f"audio has 0 samples: {_short(ref)}")
-    if not np.isfinite(wav).all():
-        raise MediaError(f"audio holds NaN or infinite samples: {_short(ref)}")
+    _require_file(ref)
+    wav, rate = load_audio(ref, mono=False, name=_short(ref))
     return AudioInfo(rate, wav.shape[1], wav.shape[0])
 
 

@@ -16,8 +16,9 @@ A line has the shape ms-swift and LLaMA-Factory users already write::
   reads them). ``reference_audio`` is an optional voice prompt.
 - ``task`` and ``id`` are optional labels.
 
-OpenAI-style content parts are accepted too; they are normalised into a tagged string and
-the media lists, so everything downstream sees one shape::
+OpenAI-style content parts are accepted too; they are checked here (the manifest's wire format)
+and read by ``processing.conversation`` (the one reader of tags and parts) into a tagged string
+and the media lists, so everything downstream sees one shape::
 
     {"role": "user", "content": [
         {"type": "input_audio", "input_audio": {"data": "<base64>", "format": "wav"}},
@@ -41,64 +42,59 @@ import os
 import re
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
-MODALITIES = ("image", "video", "audio")
-"""Input modalities, each with a ``<tag>`` in the text and a plural list field."""
-
-TAG_PATTERN = re.compile(r"<(image|video|audio)>")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+from nexus_o.config import StrictModel
+from nexus_o.processing.conversation import MODALITIES, Conversation, Media, count_tags, parse_part
+from nexus_o.processing.conversation import Message as ChatMessage
 
 
-class _Url(_Strict):
+class _Url(StrictModel):
     url: str
     detail: str | None = None  # OpenAI image detail hint; accepted, unused in training
 
 
-class _InputAudio(_Strict):
+class _InputAudio(StrictModel):
     data: str
     format: str = Field(min_length=1)
 
 
-class TextPart(_Strict):
+class TextPart(StrictModel):
     type: Literal["text"]
     text: str
 
 
-class ImageUrlPart(_Strict):
+class ImageUrlPart(StrictModel):
     type: Literal["image_url"]
     image_url: _Url
 
 
-class VideoUrlPart(_Strict):
+class VideoUrlPart(StrictModel):
     type: Literal["video_url"]
     video_url: _Url
 
 
-class AudioUrlPart(_Strict):
+class AudioUrlPart(StrictModel):
     type: Literal["audio_url"]
     audio_url: _Url
 
 
-class InputAudioPart(_Strict):
+class InputAudioPart(StrictModel):
     type: Literal["input_audio"]
     input_audio: _InputAudio
 
 
-class ImagePart(_Strict):
+class ImagePart(StrictModel):
     type: Literal["image"]
     image: str
 
 
-class AudioPart(_Strict):
+class AudioPart(StrictModel):
     type: Literal["audio"]
     audio: str
 
 
-class VideoPart(_Strict):
+class VideoPart(StrictModel):
     type: Literal["video"]
     video: str
 
@@ -109,12 +105,12 @@ ContentPart = Annotated[
 ]
 
 
-class Message(_Strict):
+class Message(StrictModel):
     role: Literal["system", "user", "assistant"]
     content: str | list[ContentPart]
 
 
-class WordTiming(_Strict):
+class WordTiming(StrictModel):
     """When one word of the spoken reply is said: seconds from the start of the target."""
 
     word: str = Field(min_length=1)
@@ -128,7 +124,7 @@ class WordTiming(_Strict):
         return self
 
 
-class SpeechTarget(_Strict):
+class SpeechTarget(StrictModel):
     """Speech output for stage 3: a waveform file, or codec codes ``[K, T]`` (file or inline),
     and optionally the words' timings in it (in reply order, not overlapping)."""
 
@@ -151,8 +147,12 @@ class SpeechTarget(_Strict):
         return self
 
 
-class Sample(_Strict):
-    """One validated training sample. After validation every ``content`` is a string."""
+class Sample(StrictModel, validate_assignment=False):
+    """One validated training sample. After validation every ``content`` is a string.
+
+    Assignments are not validated: the validator below moves media from content parts into the
+    lists, which must not run the validator again.
+    """
 
     messages: list[Message] = Field(min_length=1)
     images: list[str] = Field(default_factory=list)
@@ -216,9 +216,15 @@ def tag_counts(sample: Sample) -> dict[str, int]:
     """Number of ``<image>``, ``<video>``, ``<audio>`` tags over all (string) message contents."""
     counts = dict.fromkeys(MODALITIES, 0)
     for message in sample.messages:
-        for tag in TAG_PATTERN.findall(str(message.content)):
-            counts[tag] += 1
+        for kind, n in count_tags(str(message.content)).items():
+            counts[kind] += n
     return counts
+
+
+def sample_conversation(sample: Sample) -> Conversation:
+    """The shared `Conversation` of a validated sample (its media in tag order)."""
+    return Conversation.from_messages([{"role": m.role, "content": m.content} for m in sample.messages],
+                                      sample.images, sample.videos, sample.audios)
 
 
 def resolve_ref(ref: str, base_dir: str) -> str:
@@ -248,41 +254,24 @@ def resolve_sample_paths(sample: Sample, base_dir: str) -> Sample:
     return sample
 
 
-def _part_media(part: object) -> tuple[str, str] | None:
-    """(modality, reference) carried by a non-text content part."""
-    if isinstance(part, ImageUrlPart):
-        return "image", part.image_url.url
-    if isinstance(part, VideoUrlPart):
-        return "video", part.video_url.url
-    if isinstance(part, AudioUrlPart):
-        return "audio", part.audio_url.url
-    if isinstance(part, InputAudioPart):
-        try:  # validate now: a broken payload must fail at its line, not when loaded
-            base64.b64decode(part.input_audio.data, validate=True)
-        except (binascii.Error, ValueError) as err:
-            raise ValueError(f"input_audio.data is not valid base64 ({err})") from None
-        return "audio", f"data:audio/{part.input_audio.format};base64,{part.input_audio.data}"
-    if isinstance(part, (ImagePart, AudioPart, VideoPart)):
-        return part.type, getattr(part, part.type)
-    return None
-
-
 def _flatten_parts(sample: Sample) -> None:
     """Turn content-part lists into tagged strings, moving their media into the lists."""
     from_parts: dict[str, list[str]] = {m: [] for m in MODALITIES}
     for message in sample.messages:
         if isinstance(message.content, str):
             continue
-        pieces = []
         for part in message.content:
-            media = _part_media(part)
-            if media is None:
-                pieces.append(part.text)
-                continue
-            check_media_ref(media[1])
-            from_parts[media[0]].append(media[1])
-            pieces.append(f"<{media[0]}>")
-        message.content = "".join(pieces)
+            if isinstance(part, InputAudioPart):
+                try:  # validate now: a broken payload must fail at its line, not when loaded
+                    base64.b64decode(part.input_audio.data, validate=True)
+                except (binascii.Error, ValueError) as err:
+                    raise ValueError(f"input_audio.data is not valid base64 ({err})") from None
+        parsed = ChatMessage(message.role, [parse_part(p.model_dump()) for p in message.content])
+        for part in parsed.parts:
+            if isinstance(part, Media):
+                check_media_ref(part.source)
+                from_parts[part.kind].append(part.source)
+        message.content = parsed.tagged()
     for modality, refs in from_parts.items():
         if not refs:
             continue

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from nexus_o.data.schema import MODALITIES, TAG_PATTERN, Sample
+from nexus_o.data.schema import Sample
 from nexus_o.eval.metrics import (
     bleu,
     error_rate,
@@ -47,6 +47,7 @@ from nexus_o.eval.metrics import (
     sqa_accuracy,
 )
 from nexus_o.speech.language import LANGUAGES, detect_language
+from nexus_o.processing.conversation import MODALITIES, count_tags
 
 
 class EvalError(ValueError):
@@ -85,7 +86,7 @@ class Task:
         if len(messages) < 2:
             raise EvalError(f"{where}: no prompt before the reference message")
         reference = str(messages[-1].content)
-        if TAG_PATTERN.search(reference):
+        if any(count_tags(reference).values()):
             raise EvalError(f"{where}: the reference (last assistant message) holds a media tag: {reference[:60]!r}")
         if not reference.strip():
             raise EvalError(f"{where}: the reference (last assistant message) is empty")

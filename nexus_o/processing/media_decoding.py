@@ -1,4 +1,4 @@
-"""Media loading for the processor: audio (resampled to 16 kHz mono), images, video frames.
+"""Media loading: audio (the package's one audio reader, `load_audio`), images, video frames.
 
 Sources may be a path (relative paths resolve against `base_dir`), a `data:` URL, raw bytes,
 an already decoded object (PIL image, numpy array), or for audio a `(array, sample_rate)` pair or
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 TARGET_SAMPLE_RATE = 16_000
+SOUNDFILE_CONTAINERS = ("wav", "flac")
 
 
 class MediaError(ValueError):
@@ -46,7 +47,7 @@ def _read_bytes(src: Any, base_dir: Path | None) -> tuple[bytes | None, Path | N
         if path.is_dir():
             raise MediaError(f"media path is a directory, not a file: {path}")
         if not path.is_file():
-            raise MediaError(f"media file not found: {path}")
+            raise MediaNotFoundError(f"media file not found: {path}")
         return None, path
     return None, None
 
@@ -60,79 +61,124 @@ def resample(wav: np.ndarray, rate: int, target: int = TARGET_SAMPLE_RATE) -> np
     return np.ascontiguousarray(soxr.resample(wav, rate, target, quality="HQ"), dtype=np.float32)
 
 
-def decode_audio(source: str | Path | io.BytesIO, name: str | None = None) -> tuple[np.ndarray, int]:
-    """Decode one audio file (a path or an in-memory file) to float32 ``[channels, T]`` and its rate.
+class MediaNotFoundError(MediaError, FileNotFoundError):
+    """A media file does not exist (both a `MediaError` and a `FileNotFoundError`)."""
 
-    soundfile (libsndfile: wav, flac, ogg, mp3) first, then PyAV (FFmpeg: m4a, aac, opus, ...).
-    The one audio decoder of the package: manifests, codec tools and the processor all use it.
+
+class EmptyAudioError(MediaError):
+    """An audio source decodes to 0 samples."""
+
+
+class NonFiniteAudioError(MediaError):
+    """An audio source holds NaN or infinite samples."""
+
+
+class AudioTooLongError(MediaError):
+    """Decoding stopped at `max_seconds`: the clip is longer (`seconds` is how far it got)."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def load_audio(source: Any, sampling_rate: int | None = None, *, mono: bool = True, base_dir: Path | None = None,
+               container: str | None = None, max_seconds: float | None = None,
+               name: str | None = None) -> tuple[np.ndarray, int]:
+    """The one audio reader of the package: decode (or take) a clip, mix it down and resample it.
+
+    source: a path or `file://` URL (relative ones resolve against `base_dir`), a base64 `data:`
+    URL, bytes or an in-memory file, an `(array, rate)` pair or a `{"array", "sampling_rate"}`
+    dict (the `datasets` Audio format). Files go through soundfile (libsndfile: wav, flac, ogg,
+    mp3) first, then PyAV (FFmpeg: m4a, aac, opus, ...). `container` pins the format: "wav" and
+    "flac" are read by soundfile only, anything else (e.g. "mp3") by that one FFmpeg demuxer only.
+    `max_seconds` stops PyAV decoding once passed (`AudioTooLongError`), so a huge clip is never
+    held whole.
+    Returns `(wav float32, rate)`: wav is `[T]` when `mono` (channels averaged) else `[C, T]`;
+    rate is `sampling_rate` when given (soxr resampling), else the source's own.
+    Errors (`MediaError`) name the file; empty clips (`EmptyAudioError`) and NaN/inf samples are errors.
     """
+    name = name or _describe(source)
+    if isinstance(source, dict) and "array" in source:
+        source = (source["array"], source["sampling_rate"])
+    if isinstance(source, tuple):
+        wav, rate = np.asarray(source[0], dtype=np.float32), int(source[1])
+        if wav.ndim == 2 and wav.shape[0] > wav.shape[1]:  # [n, channels] -> [channels, n]
+            wav = wav.T
+        wav = wav[None] if wav.ndim == 1 else wav
+        if wav.ndim != 2:
+            raise MediaError(f"audio {name} must be mono [n] or [channels, n], got shape {wav.shape}")
+    else:
+        if not isinstance(source, io.BytesIO):
+            data, path = _read_bytes(source, base_dir)
+            if data is None and path is None:
+                raise MediaError(f"unsupported audio source of type {name}")
+            source, name = (io.BytesIO(data), name) if data is not None else (path, str(path))
+        wav, rate = _decode_audio(source, name, container, max_seconds)
+    if wav.shape[1] == 0:
+        raise EmptyAudioError(f"audio has 0 samples (empty): {name}")
+    if not np.isfinite(wav).all():
+        raise NonFiniteAudioError(f"audio holds NaN or infinite samples: {name}")
+    if mono:
+        wav = wav.mean(axis=0)
+    if sampling_rate is not None and sampling_rate != rate:
+        wav = resample(wav, rate, sampling_rate) if mono else resample(wav.T, rate, sampling_rate).T
+        rate = sampling_rate
+    return np.ascontiguousarray(wav, dtype=np.float32), int(rate)
+
+
+def _decode_audio(source: Path | io.BytesIO, name: str, container: str | None,
+                  max_seconds: float | None) -> tuple[np.ndarray, int]:
+    """A file (path or in-memory) -> float32 ``[channels, T]`` and its rate."""
     import soundfile as sf
 
-    name = name or str(source)
+    sf_reason = f"skipped for {container}"
+    if container is None or container in SOUNDFILE_CONTAINERS:
+        try:
+            if isinstance(source, io.BytesIO):
+                source.seek(0)
+            data, rate = sf.read(source if isinstance(source, io.BytesIO) else str(source), dtype="float32",
+                                 always_2d=True)
+            return data.T, int(rate)
+        except (sf.LibsndfileError, RuntimeError, TypeError) as sf_err:
+            sf_reason = getattr(sf_err, "error_string", None) or str(sf_err)
+        if container is not None:  # pinned to libsndfile: FFmpeg never sees it
+            raise MediaError(f"audio does not decode: {name} (soundfile: {sf_reason})")
     try:
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
-        data, rate = sf.read(source if isinstance(source, io.BytesIO) else str(source), dtype="float32",
-                             always_2d=True)
-        return data.T, int(rate)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_err:
-        sf_reason = getattr(sf_err, "error_string", None) or str(sf_err)
-    try:
-        return _decode_with_av(source)
+        return _decode_with_av(source, container, max_seconds, name)
+    except AudioTooLongError:
+        raise
     except MediaError as av_err:
-        raise MediaError(f"cannot decode audio {name} (soundfile: {sf_reason}; PyAV: {av_err})") from None
+        raise MediaError(f"audio does not decode: {name} (soundfile: {sf_reason}; PyAV: {av_err})") from None
 
 
-def _decode_with_av(source: str | Path | io.BytesIO) -> tuple[np.ndarray, int]:
+def _decode_with_av(source: Path | io.BytesIO, container: str | None, max_seconds: float | None,
+                    name: str) -> tuple[np.ndarray, int]:
     """The first audio stream through PyAV as planar float32 ``[channels, T]``."""
     import av
 
     if isinstance(source, io.BytesIO):
         source.seek(0)
+    chunks, total = [], 0
     try:
-        with av.open(source if isinstance(source, io.BytesIO) else str(source)) as container:
-            if not container.streams.audio:
+        with av.open(source if isinstance(source, io.BytesIO) else str(source), format=container) as opened:
+            if not opened.streams.audio:
                 raise MediaError("no audio stream")
-            stream = container.streams.audio[0]
-            # Planar float keeps channels apart and needs no integer scaling.
-            resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=stream.rate)
-            chunks = [f.to_ndarray() for frame in container.decode(stream) for f in resampler.resample(frame)]
-            chunks += [f.to_ndarray() for f in resampler.resample(None)]
+            stream = opened.streams.audio[0]
             rate = stream.rate
+            # Planar float keeps channels apart and needs no integer scaling.
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
+            for frame in opened.decode(stream):
+                for piece in resampler.resample(frame):
+                    chunks.append(piece.to_ndarray())
+                    total += chunks[-1].shape[1]
+                if max_seconds is not None and total > max_seconds * rate:  # stop at once: no unbounded buffers
+                    raise AudioTooLongError(f"audio {name} lasts over {max_seconds:g} s", total / rate)
+            chunks += [f.to_ndarray() for f in resampler.resample(None)]
     except av.FFmpegError as err:
         raise MediaError(err.strerror or str(err)) from None
     if not chunks:
         return np.zeros((1, 0), dtype=np.float32), int(rate)
     return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), int(rate)
-
-
-def load_audio(src: Any, base_dir: Path | None = None, sampling_rate: int | None = None,
-               target_rate: int = TARGET_SAMPLE_RATE) -> np.ndarray:
-    """Load one clip as float32 mono at `target_rate` -> [num_samples]. Empty clips are errors."""
-    name = _describe(src)
-    if isinstance(src, dict) and "array" in src:
-        src = (src["array"], src["sampling_rate"])
-    if isinstance(src, tuple):
-        wav, rate = np.asarray(src[0], dtype=np.float32), int(src[1])
-    elif isinstance(src, np.ndarray) or hasattr(src, "numpy"):
-        wav = np.asarray(src, dtype=np.float32)
-        rate = sampling_rate or target_rate
-    else:
-        data, path = _read_bytes(src, base_dir)
-        if data is None and path is None:
-            raise MediaError(f"unsupported audio source of type {name}")
-        channels, rate = decode_audio(io.BytesIO(data) if data is not None else path,
-                                      name if path is None else str(path))
-        wav = channels.mean(axis=0)
-    if wav.ndim == 2:  # [channels, n] or [n, channels]: average the short axis
-        wav = wav.mean(axis=0 if wav.shape[0] < wav.shape[1] else 1)
-    if wav.ndim != 1:
-        raise MediaError(f"audio {name} must be mono [n] or [channels, n], got shape {wav.shape}")
-    if wav.size == 0:
-        raise MediaError(f"audio {name} is empty (0 samples)")
-    if not np.isfinite(wav).all():
-        raise MediaError(f"audio {name} holds NaN or infinite samples")
-    return resample(wav, rate, target_rate)
 
 
 def load_image(src: Any, base_dir: Path | None = None):

@@ -19,6 +19,7 @@ from transformers import BatchFeature, ProcessorMixin
 
 from nexus_o.processing.audio_encoding import audio_token_count, split_windows, window_samples
 from nexus_o.processing.chat import render_chat
+from nexus_o.processing.conversation import Conversation
 from nexus_o.processing.media_decoding import TARGET_SAMPLE_RATE, load_audio, load_image, load_video
 from nexus_o.processing.tokenizer import AUDIO_PAD
 from nexus_o.processing.video import patchify_video
@@ -110,7 +111,10 @@ class NexusOProcessor(ProcessorMixin):
                         video_grid_thw=torch.tensor(grids), second_per_grid_ts=torch.tensor(spg))
             expand[self.video_token] = [int(np.prod(g)) // merge for g in grids]
         if audios:
-            clips = [load_audio(src, base, sampling_rate) for src in audios]
+            # A bare array is taken to be at `sampling_rate` (default: the encoder's 16 kHz).
+            clips = [load_audio((src, sampling_rate or TARGET_SAMPLE_RATE) if isinstance(src, np.ndarray)
+                                or hasattr(src, "numpy") else src, TARGET_SAMPLE_RATE, base_dir=base)[0]
+                     for src in audios]
             data.update(self._audio_features(clips))
             expand[self.audio_token] = [self.audio_tokens(len(c)) for c in clips]
         texts = self._expand(texts, expand, {self.image_token: images, self.video_token: videos,
@@ -187,17 +191,17 @@ class NexusOProcessor(ProcessorMixin):
                 mask[b, start:end if end > start else min(end + 1, len(row))] = True
         return mask & attention_mask.bool()
 
-    def apply_chat_template(self, conversations: list[dict] | list[list[dict]] | dict,
+    def apply_chat_template(self, conversations: list[dict] | list[list[dict]] | dict | Conversation | list,
                             add_generation_prompt: bool = True, tokenize: bool = True,
                             base_dir: str | Path | None = None, return_labels: bool = False,
                             return_reply_mask: bool = False, **kwargs: Any):
         """Render one or several conversations and (by default) process them.
 
-        A conversation is a list of messages, or a dict with `messages` and optional
-        `images` / `videos` / `audios` lists (the manifest shape). With tokenize=False returns
-        the prompt text(s) only.
+        A conversation is a list of messages, a dict with `messages` and optional
+        `images` / `videos` / `audios` lists (the manifest shape), or a `Conversation`. With
+        tokenize=False returns the prompt text(s) only.
         """
-        if isinstance(conversations, dict) or (conversations and isinstance(conversations[0], dict)
+        if isinstance(conversations, (dict, Conversation)) or (conversations and isinstance(conversations[0], dict)
                                                 and "role" in conversations[0]):
             conversations = [conversations]
         rendered = []

@@ -27,6 +27,7 @@ from nexus_o.serve.errors import ApiError, install_error_handlers
 from nexus_o.serve.queue import Job, ModelWorker, QueueFullError
 from nexus_o.serve.replies import ReplyBuilder, as_api_error
 from nexus_o.serve.demo import add_demo_routes
+from nexus_o.serve.examples import DemoExample
 from nexus_o.serve.schemas import ChatCompletionRequest, ModelCard, ModelList
 from nexus_o.serve.settings import ServeSettings
 
@@ -93,11 +94,13 @@ async def _cancel_on_disconnect(request: Request, job: Job) -> None:
 
 
 def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
-               engine: ChatEngine | None = None, demo: bool = True) -> FastAPI:
+               engine: ChatEngine | None = None, demo: bool = True,
+               examples: list[DemoExample] | None = None) -> FastAPI:
     """The server app for the bundle `omni` (model + processor; its codec, if any, enables audio).
 
     engine: a ready `ChatEngine` to use instead of one built from `omni` (which may then be None).
     demo: also serve the web demo page at /demo.
+    examples: test examples the demo page offers (`serve.examples.load_examples`), if any.
     """
     settings = settings or ServeSettings()
     engine = engine or ChatEngine(omni, max_speech_seconds=settings.max_speech_seconds)
@@ -180,5 +183,5 @@ def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     if demo:
-        add_demo_routes(app)
+        add_demo_routes(app, examples)
     return app

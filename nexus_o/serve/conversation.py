@@ -3,9 +3,9 @@
 Everything a client can get wrong is found here, before the request takes a place in the model
 queue, and answered with a 400 naming the field: text that cannot be tokenized, empty content,
 bad media, and a prompt longer than the model's context or `max_prompt_tokens` (OpenAI's
-`context_length_exceeded`, naming both numbers). Media become decoded objects (PIL images,
-(waveform, rate) pairs, `Video`s) in the processor's content-part format, so the processor never
-opens a file or URL on a client's behalf.
+`context_length_exceeded`, naming both numbers). The request becomes the shared `Conversation`
+(`processing.conversation`) whose media are decoded objects (PIL images, (waveform, rate) pairs,
+`Video`s), so the processor never opens a file or URL on a client's behalf.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 
 from nexus_o.inference.limits import ContextLengthError
+from nexus_o.processing.conversation import Conversation, Media, Message, Part, Text
 from nexus_o.serve.audio_out import STREAM_FORMATS
 from nexus_o.serve.engine import ChatEngine, Turn
 from nexus_o.serve.errors import ApiError, bad_request
@@ -122,13 +123,13 @@ def _check_texts(request: ChatCompletionRequest, engine: ChatEngine, settings: S
     reserved = engine.reserved_tokens()
     for param, text in _text_fields(request):
         _check_text(text, reserved, param)
-    text_only = [{"role": "system" if m.role == "developer" else m.role,
-                  "content": m.content if isinstance(m.content, str) else
-                  [{"type": "text", "text": p.text if isinstance(p, TextPart) else p.refusal}
-                   for p in m.content or [] if isinstance(p, (TextPart, RefusalPart))]}
-                 for m in request.messages]
+    text_only = Conversation([Message("system" if m.role == "developer" else m.role,
+                                      [Text(m.content)] if isinstance(m.content, str) else
+                                      [Text(p.text if isinstance(p, TextPart) else p.refusal)
+                                       for p in m.content or [] if isinstance(p, (TextPart, RefusalPart))])
+                              for m in request.messages])
     try:
-        engine.check_text_length({"messages": text_only}, settings.max_prompt_tokens)
+        engine.check_text_length(text_only, settings.max_prompt_tokens)
     except ContextLengthError as err:
         raise _context_error(err, "max_tokens") from None
 
@@ -148,22 +149,22 @@ def _count_media(request: ChatCompletionRequest, settings: ServeSettings) -> Non
                           f"{settings.max_media_parts}", param="messages", code="too_many_media")
 
 
-def _media_part(part, engine: ChatEngine, settings: ServeSettings, param: str) -> dict:
+def _media_part(part, engine: ChatEngine, settings: ServeSettings, param: str) -> Media:
     if isinstance(part, ImagePart):
         data = media_bytes(part.image_url.url, "image", settings, f"{param}.image_url.url")
-        return {"type": "image", "image": decode_image(data, settings, f"{param}.image_url.url")}
+        return Media("image", decode_image(data, settings, f"{param}.image_url.url"))
     if isinstance(part, AudioPart):
         data = b64decode(part.input_audio.data, f"{param}.input_audio.data")
         wav, rate = decode_audio(data, part.input_audio.format, settings, f"{param}.input_audio.data",
                                  min_seconds=engine.min_audio_seconds)
-        return {"type": "audio", "audio": (wav, rate)}
+        return Media("audio", (wav, rate))
     fps, max_frames = engine.video_sampling
     data = media_bytes(part.video_url.url, "video", settings, f"{param}.video_url.url")
-    return {"type": "video", "video": decode_video(data, settings, f"{param}.video_url.url", fps, max_frames)}
+    return Media("video", decode_video(data, settings, f"{param}.video_url.url", fps, max_frames))
 
 
 def _content_parts(i: int, message, role: str, engine: ChatEngine, settings: ServeSettings,
-                   transcripts: TranscriptStore) -> list[dict]:
+                   transcripts: TranscriptStore) -> list[Part]:
     where = f"messages[{i}].content"
     if message.content is None:
         if role != "assistant" or message.audio is None:
@@ -173,7 +174,7 @@ def _content_parts(i: int, message, role: str, engine: ChatEngine, settings: Ser
             raise bad_request(f"messages[{i}].audio.id {message.audio.id!r} is unknown or expired; send the "
                               f"reply's transcript as content instead", param=f"messages[{i}].audio.id",
                               code="audio_not_found")
-        return [{"type": "text", "text": transcript}]
+        return [Text(transcript)]
     # What OpenAI documents (its published OpenAPI spec, as quoted in openai/openai-python#1812, and
     # the API's own errors, e.g. "Invalid 'messages[2].tool_calls': empty array. Expected an array
     # with minimum length 1", code empty_array): a content-part array has minItems 1. The spec sets
@@ -183,7 +184,7 @@ def _content_parts(i: int, message, role: str, engine: ChatEngine, settings: Ser
     if isinstance(message.content, str):
         if not message.content and role != "assistant":
             raise bad_request(f"{where} is empty; send text or content parts", param=where, code="empty_content")
-        return [{"type": "text", "text": message.content}]
+        return [Text(message.content)]
     if not message.content:
         raise bad_request(f"{where} is an empty array; expected at least one content part", param=where,
                           code="empty_array")
@@ -191,12 +192,12 @@ def _content_parts(i: int, message, role: str, engine: ChatEngine, settings: Ser
     for j, part in enumerate(message.content):
         param = f"{where}[{j}]"
         if isinstance(part, TextPart):
-            parts.append({"type": "text", "text": part.text})
+            parts.append(Text(part.text))
         elif isinstance(part, RefusalPart):
             if role != "assistant":
                 raise bad_request(f"{param}: refusal parts belong to assistant messages", param=param,
                                   code="invalid_content_part")
-            parts.append({"type": "text", "text": part.refusal})
+            parts.append(Text(part.refusal))
         elif role != "user":
             raise bad_request(f"{param}: media parts are accepted in user messages only", param=param,
                               code="invalid_content_part")
@@ -218,11 +219,10 @@ def build_turn(request: ChatCompletionRequest, engine: ChatEngine, settings: Ser
     asked, budget_field = _asked_tokens(request, settings)
     _count_media(request, settings)
     _check_texts(request, engine, settings)
-    messages = []
+    conversation = Conversation()
     for i, message in enumerate(request.messages):
         role = "system" if message.role == "developer" else message.role
-        messages.append({"role": role, "content": _content_parts(i, message, role, engine, settings, transcripts)})
-    conversation = {"messages": messages}
+        conversation.messages.append(Message(role, _content_parts(i, message, role, engine, settings, transcripts)))
     try:
         prompt = engine.prepare(conversation, asked or 1, settings.max_prompt_tokens)
     except ContextLengthError as err:

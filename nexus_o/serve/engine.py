@@ -26,17 +26,18 @@ from nexus_o.inference.cancel import CancelToken
 from nexus_o.bundle.omni import OmniModel
 from nexus_o.inference.chat import VOICES, PreparedPrompt
 from nexus_o.inference.limits import LengthLimits
+from nexus_o.processing.conversation import Conversation
 
 
 @dataclass
 class Turn:
-    """One request for the model: a processor conversation (media already decoded) and options.
+    """One request for the model: the shared `Conversation` (media already decoded) and options.
 
     prompt: the conversation already processed and length-checked (`ChatEngine.prepare`); None:
         `run` prepares it.
     """
 
-    conversation: dict
+    conversation: Conversation
     speak: bool = False
     voice: str | None = None
     max_tokens: int = 256
@@ -108,7 +109,7 @@ class ChatEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def check_text_length(self, conversation: dict, max_prompt_tokens: int | None = None) -> None:
+    def check_text_length(self, conversation: Conversation, max_prompt_tokens: int | None = None) -> None:
         """Refuse a conversation at once (`ContextLengthError`) when the fewest tokens its rendered text
         could have are already too many. Media parts are left out: they only add tokens."""
         with self._request_lock:
@@ -117,20 +118,21 @@ class ChatEngine:
                                                                tokenize=False)
             limits.check_text(text, self._request_processor.tokenizer)
 
-    def prepare(self, conversation: dict, max_new_tokens: int, max_prompt_tokens: int | None = None) -> PreparedPrompt:
+    def prepare(self, conversation: Conversation, max_new_tokens: int,
+                max_prompt_tokens: int | None = None) -> PreparedPrompt:
         """Process `conversation` and check its length (`ContextLengthError`) for a reply of
         `max_new_tokens`; safe to call from any thread."""
         with self._request_lock:
             chat = self.omni.session(self._request_processor, max_new_tokens=max_new_tokens,
                                      max_prompt_tokens=max_prompt_tokens)
-            return chat.prepare(conversation)
+            return chat.prepare(conversation.to_dict())
 
     def run(self, turn: Turn, cancel: CancelToken | None = None) -> Iterator[TextPiece | AudioPiece | TurnEnd]:
         """Text pieces, then (if turn.speak) audio pieces, then one `TurnEnd`; `cancel` stops it
         at the next decoding step (raising `Cancelled`)."""
         chat = self.omni.session(max_new_tokens=turn.max_tokens, max_speech_seconds=self.max_speech_seconds)
         if turn.prompt is None:
-            prompt = chat.prepare(turn.conversation)
+            prompt = chat.prepare(turn.conversation.to_dict())
         else:
             self.limits.check(turn.prompt.tokens, turn.max_tokens)
             prompt = dataclasses.replace(turn.prompt, max_new_tokens=turn.max_tokens)

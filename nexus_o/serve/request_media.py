@@ -24,7 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from nexus_o.processing.media_decoding import Video
+from nexus_o.processing.media_decoding import (
+    AudioTooLongError, EmptyAudioError, MediaError, NonFiniteAudioError, Video, load_audio)
 from nexus_o.serve.errors import ApiError, bad_request
 from nexus_o.serve.settings import ServeSettings
 
@@ -172,35 +173,24 @@ def _soundfile_audio(data: bytes, fmt: str, settings: ServeSettings, param: str)
         raise bad_request(f"{param}: unsupported {fmt} encoding {info.subtype} ({info.subtype_info}); send linear "
                           f"PCM (8/16/24/32-bit) or float samples", param=param, code="unsupported_audio_encoding")
     _check_seconds(info.frames / max(info.samplerate, 1), settings, param)
+    return _load_audio(data, settings, param, f"{param}: {fmt} data is corrupt", container=fmt)
+
+
+def _load_audio(data: bytes, settings: ServeSettings, param: str, undecodable: str,
+                container: str | None = None) -> tuple[np.ndarray, int]:
+    """The package's one audio reader, its errors turned into 400s naming the request field."""
     try:
-        wav, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError):
-        raise bad_request(f"{param}: {fmt} data is corrupt", param=param, code="invalid_audio") from None
-    return wav.mean(axis=1), rate
-
-
-def _mp3_audio(data: bytes, settings: ServeSettings, param: str) -> tuple[np.ndarray, int]:
-    import av
-
-    pieces, total = [], 0
-    try:
-        with av.open(io.BytesIO(data), format="mp3") as container:
-            if not container.streams.audio:
-                raise bad_request(f"{param}: the mp3 data holds no audio stream", param=param, code="invalid_audio")
-            stream = container.streams.audio[0]
-            rate = stream.rate
-            limit = int(settings.max_audio_seconds * rate)
-            mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            for frame in container.decode(stream):
-                for out in mono.resample(frame):
-                    pieces.append(out.to_ndarray().reshape(-1))
-                    total += pieces[-1].size
-                if total > limit:  # stop decoding at once: no unbounded buffers
-                    _check_seconds(total / rate, settings, param)
-            pieces.extend(out.to_ndarray().reshape(-1) for out in mono.resample(None))
-    except av.FFmpegError:
-        raise bad_request(f"{param}: not decodable mp3 data", param=param, code="invalid_audio") from None
-    return (np.concatenate(pieces) if pieces else np.zeros(0, np.float32)), rate
+        return load_audio(data, container=container, max_seconds=settings.max_audio_seconds)
+    except AudioTooLongError as err:
+        _check_seconds(err.seconds, settings, param)
+        raise
+    except EmptyAudioError:
+        raise bad_request(f"{param}: audio holds no samples", param=param, code="invalid_audio") from None
+    except NonFiniteAudioError:
+        raise bad_request(f"{param}: audio holds NaN or infinite samples", param=param,
+                          code="invalid_audio") from None
+    except MediaError:
+        raise bad_request(undecodable, param=param, code="invalid_audio") from None
 
 
 def decode_audio(data: bytes, fmt: str, settings: ServeSettings, param: str,
@@ -217,8 +207,8 @@ def decode_audio(data: bytes, fmt: str, settings: ServeSettings, param: str,
         wav, rate = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, PCM16_SAMPLE_RATE
     elif fmt in SOUNDFILE_FORMATS:
         wav, rate = _soundfile_audio(data, fmt, settings, param)
-    elif fmt == "mp3":
-        wav, rate = _mp3_audio(data, settings, param)
+    elif fmt == "mp3":  # the mp3 demuxer only; decoding stops once the clip passes the limit
+        wav, rate = _load_audio(data, settings, param, f"{param}: not decodable mp3 data", container="mp3")
     else:
         raise bad_request(f"{param}: unsupported audio format {fmt!r}", param=param, code="invalid_audio")
     if wav.size == 0:

@@ -21,52 +21,50 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from nexus_o.config import StrictModel
 
 INPUT_AUDIO_FORMATS = ("wav", "mp3", "flac", "pcm16")
 OUTPUT_AUDIO_FORMATS = ("wav", "mp3", "flac", "opus", "aac", "pcm16")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
 # -- request ------------------------------------------------------------------------------------
-class TextPart(_Strict):
+class TextPart(StrictModel, strict=True):
     type: Literal["text"]
     text: str
 
 
-class ImageURL(_Strict):
+class ImageURL(StrictModel, strict=True):
     url: str
     detail: Literal["auto", "low", "high"] = "auto"
 
 
-class ImagePart(_Strict):
+class ImagePart(StrictModel, strict=True):
     type: Literal["image_url"]
     image_url: ImageURL
 
 
-class InputAudio(_Strict):
+class InputAudio(StrictModel, strict=True):
     data: str
     format: Literal["wav", "mp3", "flac", "pcm16"]
 
 
-class AudioPart(_Strict):
+class AudioPart(StrictModel, strict=True):
     type: Literal["input_audio"]
     input_audio: InputAudio
 
 
-class VideoURL(_Strict):
+class VideoURL(StrictModel, strict=True):
     url: str
 
 
-class VideoPart(_Strict):
+class VideoPart(StrictModel, strict=True):
     type: Literal["video_url"]
     video_url: VideoURL
 
 
-class RefusalPart(_Strict):
+class RefusalPart(StrictModel, strict=True):
     type: Literal["refusal"]
     refusal: str
 
@@ -74,13 +72,13 @@ class RefusalPart(_Strict):
 ContentPart = Annotated[Union[TextPart, ImagePart, AudioPart, VideoPart, RefusalPart], Field(discriminator="type")]
 
 
-class AudioRef(_Strict):
+class AudioRef(StrictModel, strict=True):
     """An earlier reply's audio, named by its id (resolves to its transcript until it expires)."""
 
     id: str
 
 
-class Message(_Strict):
+class Message(StrictModel, strict=True):
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
@@ -88,21 +86,21 @@ class Message(_Strict):
     refusal: str | None = None
 
 
-class VoiceRef(_Strict):
+class VoiceRef(StrictModel, strict=True):
     id: str
 
 
-class AudioParam(_Strict):
+class AudioParam(StrictModel, strict=True):
     voice: str | VoiceRef
     format: Literal["wav", "mp3", "flac", "opus", "aac", "pcm16"]
 
 
-class StreamOptions(_Strict):
+class StreamOptions(StrictModel, strict=True):
     include_usage: bool = False
     include_obfuscation: bool | None = None
 
 
-class ChatCompletionRequest(_Strict):
+class ChatCompletionRequest(StrictModel, strict=True):
     model: str
     messages: list[Message] = Field(min_length=1)
     modalities: list[Literal["text", "audio"]] | None = Field(None, min_length=1)

@@ -13,6 +13,7 @@ from nexus_o.bundle.loading import load_model
 from nexus_o.bundle.omni import OmniModel
 from nexus_o.serve.settings import ServeSettings
 from nexus_o.serve.app import create_app
+from nexus_o.serve.examples import find_world, load_examples
 
 log = logging.getLogger("nexus_o.serve")
 
@@ -24,10 +25,18 @@ def load_for_serving(model: str | Path) -> OmniModel:
 
 def run_server(model: str | Path, settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
                banner: str | None = None) -> None:
-    """Load `model` and serve it until interrupted; `banner` is printed once the model is loaded."""
+    """Load `model` and serve it until interrupted; `banner` is printed once the model is loaded.
+
+    The demo offers the test examples of the tiny world in `settings.demo_examples`, else of the
+    one found beside the checkpoint (`serve.examples.find_world`), if any.
+    """
     import uvicorn
 
-    app = create_app(load_for_serving(model), settings)
+    world = settings.demo_examples or find_world(model)
+    examples = load_examples(world) if world is not None else []
+    app = create_app(load_for_serving(model), settings, examples=examples)
+    if examples:
+        print(f"demo: {len(examples)} test examples of the tiny world in {world}", flush=True)
     if banner:
         print(banner, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

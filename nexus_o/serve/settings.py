@@ -38,6 +38,8 @@ class ServeSettings(StrictModel):
         one, a reply gets what the context leaves after the prompt, up to this cap).
     max_speech_seconds: cap on the spoken reply.
     audio_ttl_seconds: how long a reply's audio id resolves to its transcript in later turns.
+    demo_examples: a tiny-world folder (its test_vqa.jsonl) whose test images and questions the
+        web demo offers; None: the one beside the checkpoint, if any (`serve.examples.find_world`).
     """
 
     model_name: str = "nexus-o"
@@ -56,6 +58,7 @@ class ServeSettings(StrictModel):
     max_tokens: int = Field(512, gt=0)
     max_speech_seconds: float = Field(30.0, gt=0)
     audio_ttl_seconds: int = Field(3600, gt=0)
+    demo_examples: Path | None = None
 
 
 def load_settings(config: str | Path | None = None, **values) -> ServeSettings:

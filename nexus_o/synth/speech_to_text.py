@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nexus_o.data.templates import render_sample
+from nexus_o.processing.media_decoding import EmptyAudioError, MediaError, load_audio
 from nexus_o.synth.pipeline import item_rng
 from nexus_o.synth.runner import ShardSink
-from nexus_o.data.media_checks import MediaError, load_audio
 
 
 class SpeechToTextProcessor:
@@ -45,14 +43,11 @@ class SpeechToTextProcessor:
         sink.stats.stages["input"] += 1
         try:
             wav, rate = load_audio(item)
-        except (MediaError, OSError) as err:
-            sink.reject(index, "read", "unreadable_audio", detail=str(err), audio=item)
-            return
-        if wav.size == 0:
+        except EmptyAudioError:
             sink.reject(index, "read", "empty_audio", audio=item)
             return
-        if not np.isfinite(wav).all():
-            sink.reject(index, "read", "unreadable_audio", detail="NaN or infinite samples", audio=item)
+        except (MediaError, OSError) as err:  # undecodable, missing, NaN or infinite samples
+            sink.reject(index, "read", "unreadable_audio", detail=str(err), audio=item)
             return
         sink.stats.stages["decoded"] += 1
         try:

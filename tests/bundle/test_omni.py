@@ -72,3 +72,14 @@ def test_checkpoints_with_the_old_codec_keys_still_load_and_unknown_keys_stay_er
     (tmp_path / "config.json").write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="codec_name"):
         NexusOConfig.from_pretrained(tmp_path)
+
+
+def test_the_configs_audio_token_ids_must_be_the_tokenizers():
+    from nexus_o import OmniModel, build_preset
+
+    model, processor = build_preset("tiny")
+    OmniModel(model, processor)
+    model.config.audio_end_token_id = 3
+    with pytest.raises(ValueError, match=r"audio_end_token_id=3 but the processor's tokenizer has <\|audio_eos\|> "
+                                         r"at id 9"):
+        OmniModel(model, processor)

@@ -61,8 +61,8 @@ def test_wrong_sample_rate_is_resampled_not_rejected(tiny, tmp_path):
     sf.write(path, tone(2.0, rate=44100), 44100)
     batch = processor(text=["<|AUDIO|>"], audios=[path])
     assert int((batch["input_ids"] == processor.audio_token_id).sum()) == 20  # 2 s -> 20 tokens
-    wav = load_audio((tone(1.0, rate=8000), 8000))
-    assert wav.shape == (16000,)
+    wav, rate = load_audio((tone(1.0, rate=8000), 8000), 16000)
+    assert wav.shape == (16000,) and rate == 16000
 
 
 def test_empty_and_unreadable_audio_are_clear_errors(tiny, tmp_path):

@@ -1,5 +1,6 @@
 """The web demo in headless Chromium (Debian's `chromium`, driven by Playwright): send text and an
-image, get the answer in the history, and play the spoken reply."""
+image, get the answer in the history, and play the spoken reply; ask the tiny world's test examples
+in writing and aloud with one click."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import pytest
 
 from nexus_o.serve.app import create_app
+from nexus_o.serve.examples import load_examples
 from nexus_o.serve.server import BackgroundServer
 from nexus_o.serve.settings import ServeSettings
 from tests.serve.conftest import png_data_url
@@ -23,9 +25,9 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 
 @pytest.fixture(scope="module")
-def server(speaking):
+def server(speaking, world):
     settings = ServeSettings(model_name="tiny", max_tokens=8, max_speech_seconds=0.5)
-    with BackgroundServer(create_app(speaking, settings)) as live:
+    with BackgroundServer(create_app(speaking, settings, examples=load_examples(world[0], limit=4))) as live:
         yield live
 
 
@@ -84,3 +86,25 @@ def test_audio_file_turn_without_speech_keeps_the_history(page, tmp_path):
     assert page.locator(".msg.user").count() == 2 and page.locator(".msg.user").last.locator("audio").count() == 1
     assert page.locator(".msg.assistant").last.locator("audio").count() == 0
     assert page.evaluate("state.messages.length") == 4  # two user turns, two replies
+
+
+def test_an_example_is_one_click_away_in_writing_and_aloud(page):
+    page.wait_for_selector("#examples:not([hidden]) .example")
+    assert page.locator(".example").count() == 4
+    first = page.locator(".example").first
+    assert first.get_attribute("data-kind") == "digit"
+    question = first.locator(".question").inner_text()
+    assert first.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    page.uncheck("#speak")
+    first.locator(".ask-written").click()  # a new chat: the image and the written question, sent
+    page.wait_for_selector(".msg.assistant[data-state='done']", timeout=30_000)
+    user = page.locator(".msg.user")
+    assert user.count() == 1 and question in user.inner_text() and user.locator("img").count() == 1
+    assert page.locator(".msg.error").count() == 0
+
+    first.locator(".ask-spoken").click()  # a new chat: the image and the spoken question
+    page.wait_for_function("document.querySelectorAll('.msg.user audio').length == 1 && "
+                           "document.querySelector(\".msg.assistant[data-state='done']\") !== null", timeout=30_000)
+    assert page.locator(".msg.error").count() == 0 and page.locator(".msg.user").count() == 1
+    roles = page.evaluate("state.messages.map(m => m.role)")
+    assert roles == ["system", "user", "assistant"]

@@ -32,7 +32,7 @@ class GatedEngine(ChatEngine):
         self.entered.set()
         if not self.gate.wait(10):
             raise RuntimeError("gate left closed")
-        if "crash" in str(turn.conversation["messages"][-1]["content"]):
+        if "crash" in turn.conversation.messages[-1].tagged():
             raise RuntimeError("secret internal detail")
         yield from super().run(turn, cancel)
 

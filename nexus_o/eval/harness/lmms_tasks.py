@@ -26,8 +26,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from nexus_o.data.schema import TAG_PATTERN
 from nexus_o.eval.tasks import EvalError, EvalItem, get_task
+from nexus_o.processing.conversation import Conversation, Text
 
 TEXT_TASKS = ("asr", "s2tt", "sqa", "vqa")
 LOWER_IS_BETTER = {"wer", "cer"}
@@ -108,36 +108,21 @@ def _prompt(doc: dict) -> dict:
     return json.loads(doc["prompt"])
 
 
-def _parts(content, pools: dict[str, list], used: dict[str, int], where: str) -> list[dict]:
-    """A message's content -> lmms-eval content parts; tags take the next item of their media list."""
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            kind = part.get("type")
-            if kind == "text":
-                parts.append({"type": "text", "text": part["text"]})
-            elif kind in pools and any(k in part for k in (kind, "url", "path")):
-                parts.append({"type": kind, "url": part.get(kind, part.get("url", part.get("path")))})
-            else:
-                raise EvalError(f"{where}: content part of type {kind!r} cannot be passed to lmms-eval")
-        return parts
-    parts = []
-    for piece in TAG_PATTERN.split(str(content)):
-        if piece in pools:
-            parts.append({"type": piece, "url": pools[piece][used[piece]]})
-            used[piece] += 1
-        elif piece:  # kept exactly, so the rendered prompt is the one `nexus-o eval` renders
-            parts.append({"type": "text", "text": piece})
-    return parts
-
-
 def doc_to_messages(doc: dict) -> list[dict]:
-    """The prompt conversation as lmms-eval chat messages: [{"role", "content": [parts]}]."""
+    """The prompt conversation as lmms-eval chat messages: [{"role", "content": [parts]}].
+
+    Read by the shared `Conversation` (tags take the next item of their media list), so the
+    rendered prompt is the one `nexus-o eval` renders.
+    """
     prompt = _prompt(doc)
-    pools = {kind: prompt.get(kind + "s", []) for kind in ("image", "video", "audio")}
-    used = dict.fromkeys(pools, 0)
-    where = f"item {doc['id']}"
-    return [{"role": m["role"], "content": _parts(m["content"], pools, used, where)} for m in prompt["messages"]]
+    try:
+        conversation = Conversation.from_messages(prompt["messages"], prompt.get("images"), prompt.get("videos"),
+                                                  prompt.get("audios"))
+    except (ValueError, KeyError) as err:
+        raise EvalError(f"item {doc['id']}: {err}") from None
+    return [{"role": m.role, "content": [{"type": "text", "text": p.text} if isinstance(p, Text)
+                                         else {"type": p.kind, "url": p.source} for p in m.parts]}
+            for m in conversation.messages]
 
 
 def doc_to_visual(doc: dict) -> list[str]:

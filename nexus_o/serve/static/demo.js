@@ -260,9 +260,77 @@ async function reply() {
   }
 }
 
+// -- the tiny world's test examples (only when the server has them) ---------------------------------
+async function loadExamples() {
+  let examples = [];
+  try { examples = (await (await fetch("/demo/examples")).json()).examples || []; } catch (err) { return; }
+  if (!examples.length) return;
+  const list = $("example-list");
+  for (const example of examples) {
+    const card = document.createElement("div");
+    card.className = "example";
+    card.dataset.kind = example.kind;
+    const img = document.createElement("img");
+    img.src = example.image_url;
+    img.alt = `test image ${example.id}`;
+    const question = document.createElement("div");
+    question.className = "question";
+    question.textContent = example.question;
+    const answer = document.createElement("div");
+    answer.className = "muted";
+    answer.textContent = `expected: ${example.answer}`;
+    card.append(img, question, answer);
+    const buttons = document.createElement("div");
+    buttons.className = "buttons";
+    const written = document.createElement("button");
+    written.type = "button";
+    written.className = "ask-written";
+    written.textContent = "Ask in writing";
+    written.onclick = () => askExample(example, false);
+    buttons.appendChild(written);
+    if (example.audio_url) {
+      const clip = document.createElement("audio");
+      clip.controls = true;
+      clip.preload = "none";
+      clip.src = example.audio_url;
+      card.appendChild(clip);
+      const spoken = document.createElement("button");
+      spoken.type = "button";
+      spoken.className = "ask-spoken";
+      spoken.textContent = "Ask aloud";
+      spoken.onclick = () => askExample(example, true);
+      buttons.appendChild(spoken);
+    }
+    card.appendChild(buttons);
+    list.appendChild(card);
+  }
+  $("examples").hidden = false;
+}
+
+async function askExample(example, aloud) {  // a new chat with the example's image and question
+  if (state.busy) return;
+  state.messages = [];
+  state.attachments = [];
+  $("history").replaceChildren();
+  setStatus("");
+  const image = await readDataURL(await (await fetch(example.image_url)).blob());
+  state.attachments.push({ label: "🖼 test image", part: { type: "image_url", image_url: { url: image } },
+                           preview: image, kind: "image" });
+  if (aloud) {
+    if (example.system) state.messages.push({ role: "system", content: example.system });
+    await addAudio(await (await fetch(example.audio_url)).arrayBuffer(), "🔊 spoken question");
+    $("text").value = "";
+  } else {
+    $("text").value = example.question;
+  }
+  renderAttachments();
+  $("composer").requestSubmit();
+}
+
 $("composer").addEventListener("submit", send);
 $("text").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }
 });
 $("clear").addEventListener("click", () => { state.messages = []; $("history").replaceChildren(); setStatus(""); });
 connect();
+loadExamples();
