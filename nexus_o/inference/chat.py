@@ -18,6 +18,7 @@ stops it too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,9 @@ class OmniChat:
     max_prompt_tokens: refuse prompts longer than this (besides the model's own context).
     chunk_frames: codec frames per audio chunk; decoder_steps_per_token: decoder steps run after
     each LLM step at most (the rest once the text is done).
+    audio_lead_seconds: once speech has started, the decoder yields its turn to the LLM while the
+        audio handed out is this far ahead of playback (from the first chunk on), so the text is
+        not held back by speech that is already ahead; it always runs once the text is done.
     min_reply_tokens / min_speech_frames: force lengths (benchmarks on random weights).
     static_cache / compile_step: the LLM's decoding (`ReplyDecoder`; defaults: static on CUDA).
     """
@@ -104,7 +108,8 @@ class OmniChat:
     def __init__(self, model, processor, codec=None, *, max_new_tokens: int = 256,
                  speech_sampling: SamplingConfig = SamplingConfig(greedy=True), max_speech_seconds: float = 30.0,
                  seconds_per_char: float = 0.25, chunk_frames: int = 16, max_prompt_tokens: int | None = None,
-                 decoder_steps_per_token: int = 8, min_reply_tokens: int = 0, min_speech_frames: int = 1,
+                 decoder_steps_per_token: int = 8, audio_lead_seconds: float = 1.0,
+                 min_reply_tokens: int = 0, min_speech_frames: int = 1,
                  static_cache: bool | None = None, compile_step: bool = False):
         self.model, self.processor, self.codec = model, processor, codec
         self.max_new_tokens = max_new_tokens
@@ -116,6 +121,7 @@ class OmniChat:
         if decoder_steps_per_token < 1:
             raise ValueError(f"decoder_steps_per_token={decoder_steps_per_token} must be >= 1")
         self.decoder_steps_per_token = decoder_steps_per_token
+        self.audio_lead_seconds = audio_lead_seconds
         self.min_reply_tokens, self.min_speech_frames = min_reply_tokens, min_speech_frames
         eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
         self.replies = ReplyDecoder(model, eos, static_cache=static_cache, compile_step=compile_step)
@@ -247,6 +253,14 @@ class _Speech:
         self.renderer = AudioRenderer(codec) if render else None
         self.columns: list[torch.Tensor] = []
         self.done = False
+        self.first_audio: float | None = None  # time.monotonic() of the first chunk
+        self.frames_out = 0
+
+    def ahead(self) -> float:
+        """Seconds of audio handed out beyond what has played since the first chunk."""
+        if self.first_audio is None:
+            return 0.0
+        return self.frames_out / self.chat.codec.frame_rate - (time.monotonic() - self.first_audio)
 
     def add(self, step, text: str) -> None:
         self.gen.add_text(0, step.condition)
@@ -255,6 +269,9 @@ class _Speech:
             self.gen.limit_frames(self.chat._max_frames(text.strip()))
 
     def _audio(self, codes: torch.Tensor) -> Iterator[ChatChunk]:
+        if self.first_audio is None:
+            self.first_audio = time.monotonic()
+        self.frames_out += codes.shape[-1]
         if self.renderer is None:
             return
         for wav in self.renderer.push(codes):
@@ -263,6 +280,8 @@ class _Speech:
     def run(self, limit: int | None) -> Iterator[ChatChunk]:
         """Up to `limit` decoder steps (None: until the speech ends) while the schedule allows."""
         gen, steps = self.gen, 0
+        if limit is not None and self.ahead() > self.chat.audio_lead_seconds:
+            return  # far enough ahead of playback: let the text go on
         while not self.done and (limit is None or steps < limit) and gen.ready():
             self.stop.check()
             column, end_frames = gen.step()
