@@ -22,6 +22,36 @@ from nexus_o.models.sampling import SamplingConfig, sample_codes
 from nexus_o.models.speech_schedule import run_condition
 
 
+GRAPH_CAPACITY_STEP = 256  # graph-captured caches come in multiples of this many slots
+
+
+class _StepBuffers:
+    """The fixed buffers of a decoder step (KV cache, key validity, input and slot), and on CUDA
+    its captured graph. Kept on the decoder per (batch, capacity, dtype, device) when graphs are
+    used, so a reply reuses the graph an earlier one captured; otherwise made fresh."""
+
+    def __init__(self, decoder, batch: int, capacity: int, width: int, dtype, device):
+        self.cache = decoder.transformer.new_cache(batch, capacity, dtype, device)
+        self.key_valid = torch.zeros(batch, capacity + 1, dtype=torch.bool, device=device)
+        self.x = torch.zeros(batch, 1, width, dtype=dtype, device=device)
+        self.slot = torch.zeros(batch, dtype=torch.long, device=device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.logits: torch.Tensor | None = None
+        self.hidden: torch.Tensor | None = None
+
+    @classmethod
+    def get(cls, decoder, batch: int, capacity: int, width: int, dtype, device, keep: bool) -> _StepBuffers:
+        if not keep:
+            return cls(decoder, batch, capacity, width, dtype, device)
+        pool = decoder.__dict__.setdefault("_step_buffers", {})  # not a module attribute: never saved
+        key = (batch, capacity, dtype, str(device))
+        if key not in pool:
+            pool[key] = cls(decoder, batch, capacity, width, dtype, device)
+        buffers = pool[key]
+        buffers.key_valid.zero_()  # a new sequence: no slot is valid yet
+        return buffers
+
+
 class SpeechGeneration:
     """One batch of replies being spoken (see the module doc).
 
@@ -47,10 +77,15 @@ class SpeechGeneration:
         self.k, self.max_tokens, self.max_frames, self.min_frames = v.num_codebooks, max_tokens, max_frames, min_frames
         self.sampling, self.generator = sampling, generator
         width = decoder.transformer.hidden_size
-        self.capacity = (max_tokens if decoder.has_prefix else 0) + max_frames + self.k
-        self.cache = decoder.transformer.new_cache(batch, self.capacity, dtype, device)
+        need = (max_tokens if decoder.has_prefix else 0) + max_frames + self.k
+        self.use_graph = device.type == "cuda" if use_graph is None else use_graph
+        if self.use_graph:  # graphs and their buffers are kept and reused: capacity rounded up
+            need = -(-need // GRAPH_CAPACITY_STEP) * GRAPH_CAPACITY_STEP
+        self.capacity = need
         self.slot_ids = torch.arange(self.capacity + 1, device=device)
-        self.key_valid = torch.zeros(batch, self.capacity + 1, dtype=torch.bool, device=device)
+        self.step_buffers = _StepBuffers.get(decoder, batch, self.capacity, width, dtype, device, self.use_graph)
+        self.cache, self.key_valid = self.step_buffers.cache, self.step_buffers.key_valid
+        self.x_buf, self.slot_buf = self.step_buffers.x, self.step_buffers.slot
         self.states = torch.zeros(batch, max_tokens, width, dtype=dtype, device=device)  # projected reply states
         # Host-side bookkeeping (plain ints: deciding what to run never reads the device).
         self.known = [0] * batch  # tokens whose states arrived
@@ -68,11 +103,6 @@ class SpeechGeneration:
         self.end_frames = torch.full((batch,), -1, dtype=torch.long, device=device)
         self.pointer = torch.zeros(batch, dtype=torch.long, device=device) if decoder.advance_head is not None else None
         self.bias = decoder._draw_bias(device)
-        # The step's static buffers (CUDA graph inputs and outputs).
-        self.x_buf = torch.zeros(batch, 1, width, dtype=dtype, device=device)
-        self.slot_buf = torch.zeros(batch, dtype=torch.long, device=device)
-        self.use_graph = device.type == "cuda" if use_graph is None else use_graph
-        self.graph: torch.cuda.CUDAGraph | None = None
         self.logits: torch.Tensor | None = None  # [B, K, C] of the last step, before the draw
 
     # ---- text in --------------------------------------------------------------------------------
@@ -167,21 +197,23 @@ class SpeechGeneration:
         self.inserted = [max(i, v) for i, v in zip(self.inserted, visible)]
         self.inserted_dev.copy_(torch.tensor(self.inserted))
 
-    def _audio_core(self) -> torch.Tensor:
-        """The fixed-shape part of a step: x_buf [B, 1, D] at slot_buf [B] -> logits [B, K, C]."""
+    def _audio_core(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed-shape part of a step: x_buf [B, 1, D] at slot_buf [B] -> (logits [B, K, C], hidden [B, 1, D])."""
         hidden = self._write(self.x_buf, self.slot_buf[:, None])
-        self.hidden = hidden
-        return self.decoder.code_logits(hidden)[:, :, 0]
+        return self.decoder.code_logits(hidden)[:, :, 0], hidden
 
     def _run_audio(self) -> torch.Tensor:
         if not self.use_graph:
-            return self._audio_core()
-        if self.graph is None:
-            self._capture()
-        self.graph.replay()
-        return self.graph_logits
+            logits, self.hidden = self._audio_core()
+            return logits
+        buffers = self.step_buffers
+        if buffers.graph is None:
+            self._capture(buffers)
+        buffers.graph.replay()
+        self.hidden = buffers.hidden
+        return buffers.logits
 
-    def _capture(self) -> None:
+    def _capture(self, buffers: _StepBuffers) -> None:
         """Capture `_audio_core` in a CUDA graph (after a warm-up on a side stream, as torch asks).
         The warm-ups run the current step itself (same inputs, same cache writes): nothing to undo."""
         stream = torch.cuda.Stream(self.device)
@@ -190,9 +222,10 @@ class SpeechGeneration:
             for _ in range(2):
                 self._audio_core()
         torch.cuda.current_stream(self.device).wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.graph_logits = self._audio_core()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            buffers.logits, buffers.hidden = self._audio_core()
+        buffers.graph = graph
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Run one delayed step -> (column [B, K] of codes, end_frames [B]); `ready()` must hold."""
