@@ -83,7 +83,8 @@ def build(args, device: torch.device, dtype: torch.dtype):
         from nexus_o.codecs.firefly import FireflyCodec
         codec = FireflyCodec.random_init(device=str(device))
         config = preset_config(args.preset)
-        processor = build_processor(config, None)
+        # Only its image processor and audio features are used (the prompt's ids come from the config).
+        processor = build_processor(config, build_tiny_tokenizer(1024))
     with default_dtype(dtype), device:  # every weight made on the device, in the model dtype
         model = NexusOForConditionalGeneration(config)
     return model.eval().requires_grad_(False), codec.to(device), processor

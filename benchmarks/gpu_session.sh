@@ -15,7 +15,7 @@ for s in $sections; do
   case $s in
     first_packet)
       run first_packet_7b 240 python3 benchmarks/first_packet.py --device cuda --preset nexus-o-7b --reply-tokens 40 --json
-      run first_packet_tiny 60 python3 benchmarks/first_packet.py --device cuda --preset tiny --reply-tokens 48 --json ;;
+      run first_packet_7b_decoder 60 python3 benchmarks/first_packet.py --device cuda --preset nexus-o-7b --decoder-only --frames 512 --json ;;
     gpu)
       [ -f benchmarks/gpu.py ] && run gpu_7b 330 python3 benchmarks/gpu.py --device cuda --preset nexus-o-7b --json --out "$OUT/gpu" ;;
     compile)
