@@ -7,6 +7,7 @@ codec. What a conversation needs besides the weights lives here, in one place, a
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,21 @@ class OmniModel:
         Returns a `ChatReply`, or with stream=True an iterator of `ChatChunk`s.
         """
         return self.session().chat(messages, modalities=modalities, voice=voice, stream=stream, **kwargs)
+
+    def warm_up(self, max_new_tokens: int = 256, **options) -> float:
+        """Run one reply (spoken where the bundle can speak, up to its first audio chunk) with a reply budget of
+        `max_new_tokens`, so that the decoding graphs of that size are captured (CUDA) before the
+        first user pays for them. Returns the seconds it took. `options`: `session` keywords."""
+        start = time.perf_counter()
+        chat = self.session(max_new_tokens=max_new_tokens, **options)
+        prompt = chat.prepare([{"role": "user", "content": "Hello."}])
+        modalities = ["text", "audio"] if self.can_speak else ["text"]
+        stream = chat.chat(prompt, modalities=modalities, stream=True)
+        for chunk in stream:
+            if chunk.audio is not None:  # both graphs exist once the first audio is out
+                break
+        stream.close()
+        return time.perf_counter() - start
 
     def eval(self) -> "OmniModel":
         self.model.eval()

@@ -52,7 +52,8 @@ class ReplyDecoder:
         cuda = model.device.type == "cuda"
         self.static_cache = cuda if static_cache is None else static_cache
         self.step_graph = (cuda and self.static_cache and not compile_step) if step_graph is None else step_graph
-        self._graphs: dict[int, _GraphedStep | None] = {}  # per cache length; None: capture failed
+        # Per cache length, kept on the model so every chat session reuses them; None: capture failed.
+        self._graphs: dict[int, _GraphedStep | None] = model.__dict__.setdefault("_reply_step_graphs", {})
         language = model.vl.model.language_model
         self._language, self._head = language, model.vl.lm_head
         self._step = torch.compile(self._forward_step, mode="reduce-overhead", dynamic=False) \

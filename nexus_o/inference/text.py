@@ -16,6 +16,7 @@ from transformers import BatchFeature, StoppingCriteriaList
 
 from nexus_o.inference.cancel import CancelCriteria, CancelToken
 from nexus_o.inference.limits import LengthLimits
+from nexus_o.inference.reply_steps import ReplyDecoder
 
 
 def as_conversations(conversations: list | dict) -> list:
@@ -82,11 +83,17 @@ def generate_from_inputs(model, processor, inputs: BatchFeature, max_new_tokens:
                          cancel: CancelToken | None = None, **generate_kwargs: Any) -> list[str]:
     """Greedy (by default) replies to prepared inputs (`prepare_inputs`): one stripped string a row.
 
-    With `cancel`, decoding stops at the step after it is cancelled and `Cancelled` is raised.
+    On CUDA a single greedy reply decodes through `ReplyDecoder` (static cache, the step replayed
+    as a CUDA graph); anything else through transformers' `generate`. With `cancel`, decoding
+    stops at the step after it is cancelled and `Cancelled` is raised.
     """
     inputs = inputs.to(model.device)
     generate_kwargs.setdefault("do_sample", False)
     eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if model.device.type == "cuda" and inputs["input_ids"].shape[0] == 1 and generate_kwargs == {"do_sample": False}:
+        ids = [s.token for s in ReplyDecoder(model, eos).steps(inputs, max_new_tokens, cancel, conditions=False)
+               if not s.empty]
+        return [processor.tokenizer.decode(ids, skip_special_tokens=True).strip()]
     out = model.generate(**inputs, max_new_tokens=max_new_tokens, eos_token_id=eos,
                          pad_token_id=processor.tokenizer.pad_token_id, **cancel_criteria(cancel), **generate_kwargs)
     if cancel is not None:

@@ -77,6 +77,8 @@ class ChatEngine:
         self._request_lock = threading.Lock()
         tokenizer = processor.tokenizer
         self._reserved = sorted({t for t in tokenizer.all_special_tokens + list(tokenizer.get_added_vocab()) if t})
+        if self.model.device.type == "cuda":  # capture the decoding graphs before the first request
+            omni.warm_up(max_speech_seconds=max_speech_seconds)
 
     @property
     def can_speak(self) -> bool:

@@ -83,3 +83,8 @@ def test_the_configs_audio_token_ids_must_be_the_tokenizers():
     with pytest.raises(ValueError, match=r"audio_end_token_id=3 but the processor's tokenizer has <\|audio_eos\|> "
                                          r"at id 9"):
         OmniModel(model, processor)
+
+
+def test_warm_up_runs_a_spoken_reply_up_to_its_first_audio(tiny_omni):
+    assert tiny_omni.can_speak
+    assert 0 < tiny_omni.warm_up(max_new_tokens=4) < 60
