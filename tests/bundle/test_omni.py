@@ -85,6 +85,8 @@ def test_the_configs_audio_token_ids_must_be_the_tokenizers():
         OmniModel(model, processor)
 
 
-def test_warm_up_runs_a_spoken_reply_up_to_its_first_audio(tiny_omni):
-    assert tiny_omni.can_speak
-    assert 0 < tiny_omni.warm_up(max_new_tokens=4) < 60
+def test_warm_up_runs_a_spoken_reply_up_to_its_first_audio(one_thread):
+    from tests.serve.conftest import speaking_tiny
+    omni = speaking_tiny()
+    assert omni.can_speak
+    assert 0 < omni.warm_up(max_new_tokens=4) < 60
