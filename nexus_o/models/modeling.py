@@ -69,6 +69,8 @@ class NexusOPreTrainedModel(PreTrainedModel):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=std)
+        elif isinstance(module, SpeechDecoder) and module.text_end is not None:
+            nn.init.zeros_(module.text_end)  # streaming's "whole text seen" vector starts at no effect
 
 
 class NexusOForConditionalGeneration(NexusOPreTrainedModel):
