@@ -60,6 +60,32 @@ class NexusOPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _no_split_modules = ["Qwen2_5_VLDecoderLayer", "Qwen2_5_VLVisionBlock", "WhisperEncoderLayer"]
 
+    def enable_input_require_grads(self) -> None:
+        """Make the inputs of checkpointed blocks require grad only where their blocks train.
+
+        transformers (called by `activation_checkpointing_enable`) hooks the input embeddings of
+        every sub-model, the vision tower's patch embedding and Whisper's first conv included, so
+        that their outputs require grad: with checkpointing on, the frozen encoders' blocks then
+        ran backward although nothing in them trains. Here each hook asks, at every call, whether
+        its part (LLM, ViT blocks without the merger, Whisper) has a trainable parameter, so a
+        freeze applied before or after checkpointing is honoured.
+        """
+        def only_if_trainable(params):
+            def hook(module, inputs, output):
+                if torch.is_grad_enabled() and any(p.requires_grad for p in params()):
+                    output.requires_grad_(True)
+            return hook
+
+        visual = self.vl.model.visual
+        parts = [
+            (self.get_input_embeddings(), lambda: self.vl.model.language_model.parameters()),
+            (visual.patch_embed, lambda: (p for n, p in visual.named_parameters() if not n.startswith("merger."))),
+            (self.audio_encoder.conv1, lambda: self.audio_encoder.parameters()),
+        ]
+        self.disable_input_require_grads()
+        self._require_grads_hooks = [module.register_forward_hook(only_if_trainable(params))
+                                     for module, params in parts]
+
     def _init_weights(self, module: nn.Module) -> None:
         # Sub-models (Qwen2.5-VL, Whisper) initialise themselves; this covers our own modules.
         std = self.config.vl_config.text_config.initializer_range
