@@ -68,7 +68,9 @@ def _training_args(cfg: TrainConfig, phase: PhaseSpec, out: Path) -> TrainingArg
         lr_scheduler_type=cfg.optim.scheduler, max_grad_norm=cfg.optim.max_grad_norm,
         max_steps=phase.max_steps, num_train_epochs=phase.epochs, logging_steps=cfg.logging_steps,
         save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
-        bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16", gradient_checkpointing=cfg.gradient_checkpointing,
+        bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16",
+        # every n-th block: enabled on the model in run_training (Trainer knows only "all blocks")
+        gradient_checkpointing=cfg.gradient_checkpointing and cfg.checkpoint_every_n_layers == 1,
         deepspeed=cfg.deepspeed, fsdp=cfg.fsdp or "", fsdp_config=fsdp_config, remove_unused_columns=False,
         report_to=[], use_cpu=cpu, ddp_backend="gloo" if cpu and _is_distributed() else None,
         dataloader_num_workers=cfg.dataloader_workers, eval_strategy="steps" if phase.eval and cfg.eval_steps else "no",
@@ -113,6 +115,10 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
     omni = load_training_model(cfg.model)
     model, processor = omni.model, omni.processor
     counts = apply_freeze(model, cfg.trainable_components)
+    if cfg.attn_implementation:
+        model.set_attn_implementation(cfg.attn_implementation)
+    if cfg.gradient_checkpointing and cfg.checkpoint_every_n_layers > 1:
+        model.activation_checkpointing_enable(every_n_layers=cfg.checkpoint_every_n_layers)
     if cfg.cache_audio_encoder:
         model.enable_audio_encoder_cache()
     rank0 = int(os.environ.get("RANK", "0")) == 0
@@ -143,7 +149,7 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             data_collator=TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
                                         frame_rate=_pointer_frame_rate(omni, cfg), touch_all_encoders=touch),
             processing_class=processor, callbacks=callbacks,
-            lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas)
+            lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas, lm_loss=cfg.lm_loss)
         resume = None
         if cfg.resume == "auto":
             resume = latest_complete_checkpoint(out)
