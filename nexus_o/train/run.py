@@ -32,6 +32,7 @@ from nexus_o.train.trainer import (
     NexusOTrainer,
     StopAfterCallback,
     ThroughputCallback,
+    full_state_dict,
     latest_complete_checkpoint,
     save_final,
 )
@@ -127,6 +128,7 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
     touch = cfg.touch_all_encoders if cfg.touch_all_encoders is not None else _is_distributed()
     rejects = RejectLog(out_root / "rejects.jsonl")
     histories: dict[str, list[dict]] = {}
+    weights = None  # the last phase's gathered weights under FSDP
     for phase in cfg.phases:
         out = out_root / phase.name
         final = out / "final"
@@ -160,6 +162,7 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
         if resume and rank0:
             console.print(f"phase {phase.name}: resuming from {resume}")
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        weights = full_state_dict(trainer)  # FSDP: gathered on every rank; else None (the model's own)
         histories[phase.name] = trainer.state.log_history
         if cfg.stop_after_steps and trainer.state.global_step < trainer.state.max_steps:
             console.print(f"phase {phase.name}: stopped after step {trainer.state.global_step} as asked; "
@@ -167,11 +170,11 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
             return out
         if trainer.args.should_save:
-            save_final(omni, final)
+            save_final(omni, final, state_dict=weights)
             (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     final = out_root / "final"
     if rank0:
-        save_final(omni, final)
+        save_final(omni, final, state_dict=weights)
         plot_losses(histories, out_root / "loss.png", title=cfg.stage)
         console.print(f"[green]done[/]: model in {final}, loss curve in {out_root / 'loss.png'}")
     return final

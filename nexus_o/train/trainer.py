@@ -86,11 +86,29 @@ class NexusOTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
         """Load weights through `from_pretrained`, which knows the saved key layout of the parts."""
         model = model if model is not None else self.model
-        loaded = type(model).from_pretrained(resume_from_checkpoint)
-        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+        loaded = type(self.accelerator.unwrap_model(model)).from_pretrained(resume_from_checkpoint)
+        if self.is_fsdp_enabled:  # whole tensors in, each rank keeps its shard
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+            result = set_model_state_dict(model, loaded.state_dict(),
+                                          options=StateDictOptions(full_state_dict=True, strict=False))
+            missing, unexpected = result.missing_keys, result.unexpected_keys
+        else:
+            missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
         if missing or unexpected:
             raise ValueError(f"checkpoint {resume_from_checkpoint} does not fit the model: missing "
                              f"{missing[:5]}, unexpected {unexpected[:5]}")
+
+    def _save(self, output_dir=None, state_dict=None) -> None:
+        """Save as Trainer does, with any still-sharded FSDP2 tensor (DTensor) gathered first.
+
+        accelerate's full state dict comes back gathered on GPUs; on CPU process groups torch
+        leaves DTensors in it, which safetensors cannot write. Every rank gets here (FSDP saves
+        are collective), so gathering is safe.
+        """
+        if state_dict is not None and any(hasattr(v, "full_tensor") for v in state_dict.values()):
+            state_dict = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in state_dict.items()}
+        super()._save(output_dir, state_dict=state_dict)
 
     def _save_checkpoint(self, model, trial) -> None:
         """Save as usual, then mark the folder complete; a failed save leaves no half checkpoint."""
@@ -141,14 +159,24 @@ class StopAfterCallback(TrainerCallback):
             control.should_training_stop = True
 
 
-def save_final(omni: OmniModel, out_dir: str | Path) -> Path:
-    """Save the bundle (model + processor + codec) into `out_dir` atomically (temporary sibling, then rename)."""
+def full_state_dict(trainer: Trainer) -> dict | None:
+    """The whole weights of an FSDP-sharded model, on every rank (a collective: call it on all
+    ranks); None when the model is not sharded (its own state dict is whole)."""
+    if not trainer.is_fsdp_enabled:
+        return None
+    state = trainer.accelerator.get_state_dict(trainer.model)
+    return {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in state.items()}
+
+
+def save_final(omni: OmniModel, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+    """Save the bundle (model + processor + codec) into `out_dir` atomically (temporary sibling,
+    then rename); `state_dict` as `full_state_dict` gives it under FSDP."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        omni.save_pretrained(tmp)
+        omni.save_pretrained(tmp, state_dict=state_dict)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = "out of disk space" if err.errno == errno.ENOSPC else str(err)
