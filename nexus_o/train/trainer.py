@@ -160,8 +160,11 @@ class StopAfterCallback(TrainerCallback):
 
 
 def full_state_dict(trainer: Trainer) -> dict | None:
-    """The whole weights of an FSDP-sharded model, on every rank (a collective: call it on all
-    ranks); None when the model is not sharded (its own state dict is whole)."""
+    """The whole weights of a sharded model (a collective: call it on every rank); None when the
+    model is not sharded (its own state dict is whole). FSDP: on every rank; DeepSpeed ZeRO-3
+    (whose parameters are empty placeholders outside forward): gathered on rank 0."""
+    if trainer.is_deepspeed_enabled:
+        return trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if not trainer.is_fsdp_enabled:
         return None
     state = trainer.accelerator.get_state_dict(trainer.model)
