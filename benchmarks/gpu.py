@@ -36,7 +36,7 @@ MFU = model FLOPs per step / step time / peak, with model FLOPs =
   faster matmul rate (bf16 or fp32) measured in `env`. `mfu_llm_6nt` also gives the issue's simpler figure:
   6 x (trainable LLM + head parameters) x tokens.
 
-GPU (one call, ~2-4 minutes on an H200):
+GPU (one call, ~3-5 minutes on an H200; the watchdog ends it at --deadline, 320 s by default):
     PYTHONUNBUFFERED=1 python benchmarks/gpu.py --device cuda --preset nexus-o-7b --out results
 CPU smoke run (tiny preset, small sizes; under two minutes on 2 cores):
     python benchmarks/gpu.py --device cpu --preset tiny --small --json
@@ -613,7 +613,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print the headline figures as one JSON line, last")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     p.add_argument("--variants", default=",".join(VARIANTS), help="training variants: " + ",".join(VARIANTS))
-    p.add_argument("--deadline", type=float, default=400.0, help="seconds; the watchdog ends the run then")
+    p.add_argument("--deadline", type=float, default=320.0, help="seconds; the watchdog ends the run then")
     p.add_argument("--cap-scale", type=float, default=1.0, help="multiplies every section's cap")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--matmul-n", type=int, default=8192)
