@@ -264,7 +264,7 @@ class Bench:
         text = vl.text_config
         specials = {vl.image_token_id, vl.video_token_id, vl.vision_start_token_id, vl.vision_end_token_id,
                     cfg.audio_token_id, cfg.audio_start_token_id, cfg.audio_end_token_id, text.eos_token_id}
-        low = max(s for s in specials if s is not None and s < text.vocab_size // 2) + 1
+        low = max([s for s in specials if s is not None and s < text.vocab_size // 2], default=31) + 1
         high = min([s for s in specials if s is not None and s >= text.vocab_size // 2], default=text.vocab_size)
         gen = torch.Generator().manual_seed(1)
         rows = []
