@@ -25,7 +25,9 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
   text_project  decoding through the project's public path (`generate_from_inputs`, what
              `generate_text` runs): first call (compilation, if any), TTFT, tokens/s, bound
   compile    transformers `generate` with a static cache (compiled decode step on CUDA)
-The last two may compile (torch.compile, CUDA graphs), so they run last.
+  train_compiled  the chunked_ce step with every LLM decoder layer torch.compile'd (regional
+             compilation; its first steps pay the compile, excluded as warm-up)
+The last three may compile (torch.compile, CUDA graphs), so they run last.
 
 MFU = model FLOPs per step / step time / peak, with model FLOPs =
   6 x N x tokens for each trainable part and 2 x N x tokens for each frozen part run forward
@@ -64,9 +66,11 @@ from pathlib import Path
 import torch
 
 H200_BF16_DENSE = 989e12  # FLOP/s, vendor datasheet (SXM, dense): the MFU reference on CUDA
-SECTIONS = ("env", "build", "text", "train", "align", "text_project", "compile")
-CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "align": 45, "text_project": 150, "compile": 150}
+SECTIONS = ("env", "build", "text", "train", "align", "text_project", "compile", "train_compiled")
+CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "align": 45, "text_project": 150, "compile": 150,
+        "train_compiled": 150}
 VARIANTS = ("frozen_backward", "baseline", "chunked_ce", "selective_ckpt", "amp_fp32_master")
+COMPILED_VARIANT = "compiled_layers"  # chunked_ce with every LLM decoder layer torch.compile'd
 SMALL = dict(matmul_n=512, copy_mib=64, text_tokens=32, image_size=112, audio_seconds=2.0, new_tokens=48,
              train_batch=2, train_seq=256, train_warmup=1, train_steps=2, align_n=256, align_d=32,
              align_layers=2, deadline=110.0, threads=1)
@@ -458,6 +462,12 @@ class Bench:
                    all_layers_s=self.timed(lambda: score_layers(stack, b)))
 
     def sec_train(self, rec: dict) -> None:
+        self.train_section(rec, self.args.variants)
+
+    def sec_train_compiled(self, rec: dict) -> None:
+        self.train_section(rec, [COMPILED_VARIANT])
+
+    def train_section(self, rec: dict, variants: list[str]) -> None:
         from nexus_o.train.components import apply_freeze
         from nexus_o.train.config import STAGE_TRAINABLE
 
@@ -468,7 +478,7 @@ class Bench:
         flops, flops_llm = self.model_flops(info, trainable)
         rec.update(model_flops_per_step=flops, llm_6nt_flops_per_step=flops_llm)
         try:
-            for name in self.args.variants:
+            for name in variants:
                 var: dict = {}
                 rec["variants"][name] = var
                 self.log(f"train: variant {name}")
@@ -502,6 +512,8 @@ class Bench:
         model.zero_grad(set_to_none=True)
         getattr(model, "activation_checkpointing_disable", model.gradient_checkpointing_disable)()
         model.disable_input_require_grads()
+        for layer in model.vl.model.language_model.layers:
+            layer._compiled_call_impl = None  # undo Module.compile
         if next(model.parameters()).dtype != torch.bfloat16:
             model.to(torch.bfloat16)
         model.eval().requires_grad_(False)
@@ -530,7 +542,10 @@ class Bench:
             model.disable_input_require_grads()
             PreTrainedModel.enable_input_require_grads(model)
         model.train()
-        chunked = name in ("chunked_ce", "selective_ckpt", "amp_fp32_master")
+        chunked = name in ("chunked_ce", "selective_ckpt", "amp_fp32_master", COMPILED_VARIANT)
+        if name == COMPILED_VARIANT:  # regional compilation: one graph per decoder layer (the first
+            for layer in model.vl.model.language_model.layers:  # step pays the compile)
+                layer.compile()
         groups = param_groups(model, 1e-7, {}, 0.0)
         try:
             optimizer = torch.optim.AdamW(groups, lr=1e-7, fused=True)
@@ -565,6 +580,10 @@ class Bench:
             del out, loss
         var.update(step_seconds=times, losses=losses, seconds_per_step=statistics.mean(times[args.train_warmup:]),
                    peak_memory_gib=self.peak_gib())
+        if name == COMPILED_VARIANT:
+            from torch._dynamo.utils import counters
+
+            var["dynamo"] = {k: dict(v) for k, v in counters.items() if k in ("stats", "graph_break")}
         del optimizer
 
     # -- headline ----------------------------------------------------------------------------
@@ -582,11 +601,11 @@ class Bench:
                "hf_generate_decode_fraction_of_bound": text.get("decode_fraction_of_bound"),
                "project_decode_first_call_s": project.get("first_call_s"),
                "hf_static_compiled_decode_tokens_per_s": compiled.get("decode_tokens_per_s")}
-        variants = s.get("train", {}).get("variants", {})
+        variants = {**s.get("train", {}).get("variants", {}), **s.get("train_compiled", {}).get("variants", {})}
         ok = {k: v for k, v in variants.items() if v.get("status") == "ok"}
         best = "baseline" if "baseline" in ok else next(iter(ok), None)
-        for name in self.args.variants if self.args.variants else ():
-            if name in ok and name in ("chunked_ce", "selective_ckpt") and \
+        for name in [*self.args.variants, COMPILED_VARIANT]:
+            if name in ok and name in ("chunked_ce", "selective_ckpt", COMPILED_VARIANT) and \
                     ok[name]["seconds_per_step"] < ok.get(best, {}).get("seconds_per_step", float("inf")):
                 best = name
         if best:
