@@ -18,6 +18,7 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
                frozen_backward  encoders' blocks run backward (transformers' input-grad hooks)
                baseline         the project's default: frozen encoders run forward only
                chunked_ce       + LM loss without full-vocabulary fp32 logits (train/losses.py)
+               liger_ce         the same with liger-kernel's Triton kernel (CUDA, if installed)
                selective_ckpt   + checkpoint every 2nd decoder block only
                amp_fp32_master  fp32 weights + bf16 autocast (what Trainer's bf16=True does)
              s/step, tokens/s, peak memory, MFU (formula below)
@@ -69,7 +70,7 @@ H200_BF16_DENSE = 989e12  # FLOP/s, vendor datasheet (SXM, dense): the MFU refer
 SECTIONS = ("env", "build", "text", "train", "align", "text_project", "compile", "train_compiled")
 CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "align": 45, "text_project": 150, "compile": 150,
         "train_compiled": 150}
-VARIANTS = ("frozen_backward", "baseline", "chunked_ce", "selective_ckpt", "amp_fp32_master")
+VARIANTS = ("frozen_backward", "baseline", "chunked_ce", "liger_ce", "selective_ckpt", "amp_fp32_master")
 COMPILED_VARIANT = "compiled_layers"  # chunked_ce with every LLM decoder layer torch.compile'd
 SMALL = dict(matmul_n=512, copy_mib=64, text_tokens=32, image_size=112, audio_seconds=2.0, new_tokens=48,
              train_batch=2, train_seq=256, train_warmup=1, train_steps=2, align_n=256, align_d=32,
@@ -542,7 +543,15 @@ class Bench:
             model.disable_input_require_grads()
             PreTrainedModel.enable_input_require_grads(model)
         model.train()
-        chunked = name in ("chunked_ce", "selective_ckpt", "amp_fp32_master", COMPILED_VARIANT)
+        chunked = name in ("chunked_ce", "liger_ce", "selective_ckpt", "amp_fp32_master", COMPILED_VARIANT)
+        impl = "chunked"
+        if name == "liger_ce":
+            try:
+                import liger_kernel  # noqa: F401 - optional: carried as a wheel where wanted
+                impl = "liger" if self.cuda else "chunked"
+            except ImportError:
+                pass
+            var["liger"] = impl == "liger" or "unavailable (no liger-kernel, or not CUDA): ran the chunked loss"
         if name == COMPILED_VARIANT:  # regional compilation: one graph per decoder layer (the first
             for layer in model.vl.model.language_model.layers:  # step pays the compile)
                 layer.compile()
@@ -553,7 +562,7 @@ class Bench:
         except (RuntimeError, ValueError):
             optimizer = torch.optim.AdamW(groups, lr=1e-7, foreach=True)
             var["optimizer"] = "AdamW(foreach=True)"
-        var.update(lm_loss="chunked" if chunked else "hf", checkpoint_every_n_layers=every,
+        var.update(lm_loss=impl if chunked else "hf", checkpoint_every_n_layers=every,
                    precision="fp32 weights + bf16 autocast" if amp else "bf16 weights, grads, AdamW states")
         batch = dict(batch)
         labels = batch.pop("labels")
@@ -567,7 +576,7 @@ class Bench:
             with autocast:
                 if chunked:
                     out = model(**batch, use_cache=False, output_hidden_states=True, logits_to_keep=1)
-                    loss = linear_cross_entropy(out.hidden_states[-1], model.vl.lm_head.weight, labels)
+                    loss = linear_cross_entropy(out.hidden_states[-1], model.vl.lm_head.weight, labels, impl=impl)
                 else:
                     out = model(**batch, labels=labels, use_cache=False)
                     loss = out.loss
@@ -605,7 +614,7 @@ class Bench:
         ok = {k: v for k, v in variants.items() if v.get("status") == "ok"}
         best = "baseline" if "baseline" in ok else next(iter(ok), None)
         for name in [*self.args.variants, COMPILED_VARIANT]:
-            if name in ok and name in ("chunked_ce", "selective_ckpt", COMPILED_VARIANT) and \
+            if name in ok and name in ("chunked_ce", "liger_ce", "selective_ckpt", COMPILED_VARIANT) and \
                     ok[name]["seconds_per_step"] < ok.get(best, {}).get("seconds_per_step", float("inf")):
                 best = name
         if best:
