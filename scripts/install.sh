@@ -7,6 +7,8 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[all]" "torch==2.13.0"
+# DeepSpeed (ZeRO-3 training; the `deepspeed` extra): a source package whose build imports torch.
+.venv/bin/python -m pip install -q --no-build-isolation "deepspeed==0.19.8"
 # lmms-eval without its dependency list (it pins av<16 and pulls ~60 packages its evaluator does not
 # import); what it imports is in the `harness` extra above. See docs/harnesses.md.
 .venv/bin/python -m pip install -q --no-deps "lmms-eval==0.7.3"

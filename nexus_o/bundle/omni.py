@@ -71,10 +71,13 @@ class OmniModel:
         self.model.eval()
         return self
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write model, processor and (if any) codec, the layout `load_model` reads back."""
+    def save_pretrained(self, folder: str | Path, state_dict: dict | None = None) -> Path:
+        """Write model, processor and (if any) codec, the layout `load_model` reads back.
+
+        state_dict: the model's weights when they are not in `self.model` itself (gathered from
+        an FSDP-sharded model, say)."""
         folder = Path(folder)
-        self.model.save_pretrained(folder)
+        self.model.save_pretrained(folder, state_dict=state_dict)
         self.processor.save_pretrained(folder)
         if self.codec is not None:
             self.codec.save_pretrained(folder / CODEC_SUBDIR)

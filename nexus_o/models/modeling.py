@@ -60,6 +60,32 @@ class NexusOPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _no_split_modules = ["Qwen2_5_VLDecoderLayer", "Qwen2_5_VLVisionBlock", "WhisperEncoderLayer"]
 
+    def enable_input_require_grads(self) -> None:
+        """Make the inputs of checkpointed blocks require grad only where their blocks train.
+
+        transformers (called by `activation_checkpointing_enable`) hooks the input embeddings of
+        every sub-model, the vision tower's patch embedding and Whisper's first conv included, so
+        that their outputs require grad: with checkpointing on, the frozen encoders' blocks then
+        ran backward although nothing in them trains. Here each hook asks, at every call, whether
+        its part (LLM, ViT blocks without the merger, Whisper) has a trainable parameter, so a
+        freeze applied before or after checkpointing is honoured.
+        """
+        def only_if_trainable(params):
+            def hook(module, inputs, output):
+                if torch.is_grad_enabled() and any(p.requires_grad for p in params()):
+                    output.requires_grad_(True)
+            return hook
+
+        visual = self.vl.model.visual
+        parts = [
+            (self.get_input_embeddings(), lambda: self.vl.model.language_model.parameters()),
+            (visual.patch_embed, lambda: (p for n, p in visual.named_parameters() if not n.startswith("merger."))),
+            (self.audio_encoder.conv1, lambda: self.audio_encoder.parameters()),
+        ]
+        self.disable_input_require_grads()
+        self._require_grads_hooks = [module.register_forward_hook(only_if_trainable(params))
+                                     for module, params in parts]
+
     def _init_weights(self, module: nn.Module) -> None:
         # Sub-models (Qwen2.5-VL, Whisper) initialise themselves; this covers our own modules.
         std = self.config.vl_config.text_config.initializer_range
@@ -175,8 +201,9 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
     def embed_inputs(self, input_ids: torch.LongTensor, input_features: torch.Tensor,
                      feature_lens: torch.Tensor, audio_clip_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings with the audio placeholders replaced: [B, L, hidden]."""
+        audio = self.encode_audio(input_features, feature_lens, audio_clip_ids)  # before the lookup: see forward
         embeds = self.get_input_embeddings()(input_ids)
-        audio = self.encode_audio(input_features, feature_lens, audio_clip_ids).to(embeds.dtype)
+        audio = audio.to(embeds.dtype)
         mask = input_ids == self.config.audio_token_id
         if int(mask.sum()) != audio.shape[0]:
             raise ValueError(f"the input holds {int(mask.sum())} audio placeholder tokens but the audio "
@@ -203,6 +230,11 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         touch_all_encoders: run every encoder even when the batch lacks its modality (zero
         contribution), so ZeRO-3 / FSDP ranks seeing different modalities cannot hang.
         """
+        # touch_all_encoders: every rank runs Whisper, the token embeddings, the ViT, then the LLM,
+        # in that order, whatever its batch holds: FSDP and ZeRO-3 gather each block's weights as
+        # it runs, so ranks that ran them in different orders would exchange mismatched shards.
+        had_vision = kwargs.get("pixel_values") is not None or kwargs.get("pixel_values_videos") is not None
+        idle = self._idle_audio_term() if touch_all_encoders and input_features is None else None
         if input_features is not None:
             if input_ids is None:
                 raise ValueError("audio input needs input_ids (to find the audio placeholders)")
@@ -212,6 +244,11 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             inputs_embeds = self.embed_inputs(input_ids, input_features, feature_lens, audio_clip_ids)
         elif input_ids is not None and bool((input_ids == self.config.audio_token_id).any()):
             raise ValueError("the input holds audio placeholder tokens but no input_features were given")
+        elif touch_all_encoders and inputs_embeds is None and input_ids is not None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+        if touch_all_encoders and not had_vision:
+            vision = self._idle_vision_term()
+            idle = vision if idle is None else idle + vision
         want_speech = speech_codes is not None
         if want_speech:
             if self.speech_decoder is None:
@@ -229,10 +266,8 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             result.speech_loss, result.speech_per_codebook_loss = speech.loss, speech.per_codebook_loss
             result.speech_advance_loss = speech.advance_loss
             result.loss = speech.loss if result.loss is None else result.loss + speech.loss
-        if touch_all_encoders and result.loss is not None:
-            result.loss = result.loss + self._idle_encoders_term(input_features is not None,
-                                                                 kwargs.get("pixel_values") is not None
-                                                                 or kwargs.get("pixel_values_videos") is not None)
+        if idle is not None and result.loss is not None:
+            result.loss = result.loss + idle
         return result
 
     def speech_condition(self, last_hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
@@ -247,22 +282,22 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             return _unit_rms(last_hidden) + _unit_rms(embeds)
         return last_hidden
 
-    def _idle_encoders_term(self, had_audio: bool, had_vision: bool) -> torch.Tensor:
-        """0 x (outputs of the encoders this batch did not use): same graph on every rank."""
-        term = self.audio_adapter.linear_1.weight.new_zeros(())
-        if not had_audio:
-            window = self.audio_encoder.config.max_source_positions * 2
-            feats = term.new_zeros(1, self.audio_encoder.config.num_mel_bins, window)
-            term = term + 0.0 * self.encode_audio(feats, torch.tensor([window]), torch.tensor([0])).sum()
-        if not had_vision:
-            vision = self.config.vl_config.vision_config
-            merge = vision.spatial_merge_size
-            dim = vision.in_channels * vision.temporal_patch_size * vision.patch_size ** 2
-            grid = torch.tensor([[1, merge, merge]], device=term.device)
-            pixels = term.new_zeros(merge * merge, dim)
-            feats = self.vl.model.get_image_features(pixels, grid, return_dict=True).pooler_output
-            term = term + 0.0 * sum(f.sum() for f in feats)
-        return term
+    def _idle_audio_term(self) -> torch.Tensor:
+        """0 x (audio encoder + adapter on one silent window): the same graph on every rank."""
+        window = self.audio_encoder.config.max_source_positions * 2
+        feats = self.audio_adapter.linear_1.weight.new_zeros(1, self.audio_encoder.config.num_mel_bins, window)
+        return 0.0 * self.encode_audio(feats, torch.tensor([window]), torch.tensor([0])).sum()
+
+    def _idle_vision_term(self) -> torch.Tensor:
+        """0 x (vision tower + merger on one blank merge block): the same graph on every rank."""
+        vision = self.config.vl_config.vision_config
+        merge = vision.spatial_merge_size
+        dim = vision.in_channels * vision.temporal_patch_size * vision.patch_size ** 2
+        weight = self.audio_adapter.linear_1.weight
+        grid = torch.tensor([[1, merge, merge]], device=weight.device)
+        pixels = weight.new_zeros(merge * merge, dim)
+        feats = self.vl.model.get_image_features(pixels, grid, return_dict=True).pooler_output
+        return 0.0 * sum(f.sum() for f in feats)
 
     # -- generation ---------------------------------------------------------------------------
     @torch.no_grad()

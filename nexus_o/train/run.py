@@ -32,6 +32,7 @@ from nexus_o.train.trainer import (
     NexusOTrainer,
     StopAfterCallback,
     ThroughputCallback,
+    full_state_dict,
     latest_complete_checkpoint,
     save_final,
 )
@@ -68,7 +69,9 @@ def _training_args(cfg: TrainConfig, phase: PhaseSpec, out: Path) -> TrainingArg
         lr_scheduler_type=cfg.optim.scheduler, max_grad_norm=cfg.optim.max_grad_norm,
         max_steps=phase.max_steps, num_train_epochs=phase.epochs, logging_steps=cfg.logging_steps,
         save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
-        bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16", gradient_checkpointing=cfg.gradient_checkpointing,
+        bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16",
+        # every n-th block: enabled on the model in run_training (Trainer knows only "all blocks")
+        gradient_checkpointing=cfg.gradient_checkpointing and cfg.checkpoint_every_n_layers == 1,
         deepspeed=cfg.deepspeed, fsdp=cfg.fsdp or "", fsdp_config=fsdp_config, remove_unused_columns=False,
         report_to=[], use_cpu=cpu, ddp_backend="gloo" if cpu and _is_distributed() else None,
         dataloader_num_workers=cfg.dataloader_workers, eval_strategy="steps" if phase.eval and cfg.eval_steps else "no",
@@ -113,6 +116,10 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
     omni = load_training_model(cfg.model)
     model, processor = omni.model, omni.processor
     counts = apply_freeze(model, cfg.trainable_components)
+    if cfg.attn_implementation:
+        model.set_attn_implementation(cfg.attn_implementation)
+    if cfg.gradient_checkpointing and cfg.checkpoint_every_n_layers > 1:
+        model.activation_checkpointing_enable(every_n_layers=cfg.checkpoint_every_n_layers)
     if cfg.cache_audio_encoder:
         model.enable_audio_encoder_cache()
     rank0 = int(os.environ.get("RANK", "0")) == 0
@@ -121,6 +128,7 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
     touch = cfg.touch_all_encoders if cfg.touch_all_encoders is not None else _is_distributed()
     rejects = RejectLog(out_root / "rejects.jsonl")
     histories: dict[str, list[dict]] = {}
+    weights = None  # the last phase's gathered weights under FSDP
     for phase in cfg.phases:
         out = out_root / phase.name
         final = out / "final"
@@ -143,7 +151,7 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             data_collator=TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
                                         frame_rate=_pointer_frame_rate(omni, cfg), touch_all_encoders=touch),
             processing_class=processor, callbacks=callbacks,
-            lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas)
+            lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas, lm_loss=cfg.lm_loss)
         resume = None
         if cfg.resume == "auto":
             resume = latest_complete_checkpoint(out)
@@ -154,6 +162,7 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
         if resume and rank0:
             console.print(f"phase {phase.name}: resuming from {resume}")
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        weights = full_state_dict(trainer)  # FSDP: gathered on every rank; else None (the model's own)
         histories[phase.name] = trainer.state.log_history
         if cfg.stop_after_steps and trainer.state.global_step < trainer.state.max_steps:
             console.print(f"phase {phase.name}: stopped after step {trainer.state.global_step} as asked; "
@@ -161,11 +170,11 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
             (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
             return out
         if trainer.args.should_save:
-            save_final(omni, final)
+            save_final(omni, final, state_dict=weights)
             (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     final = out_root / "final"
     if rank0:
-        save_final(omni, final)
+        save_final(omni, final, state_dict=weights)
         plot_losses(histories, out_root / "loss.png", title=cfg.stage)
         console.print(f"[green]done[/]: model in {final}, loss curve in {out_root / 'loss.png'}")
     return final

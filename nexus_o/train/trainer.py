@@ -21,6 +21,7 @@ from transformers import Trainer, TrainerCallback
 
 from nexus_o.bundle.omni import OmniModel
 from nexus_o.train.components import param_groups
+from nexus_o.train.losses import linear_cross_entropy
 
 COMPLETE_MARKER = "checkpoint_complete.json"
 
@@ -40,13 +41,39 @@ def latest_complete_checkpoint(folder: str | Path) -> Path | None:
 
 
 class NexusOTrainer(Trainer):
-    """`Trainer` with per-component learning rates and crash-safe checkpoints."""
+    """`Trainer` with per-component learning rates, crash-safe checkpoints and a choice of LM loss.
+
+    lm_loss: "hf" (transformers' loss on full fp32 logits), "chunked" or "liger" (see
+    `nexus_o.train.losses`). The last two need the LM head's whole weight in the step, so under
+    FSDP or DeepSpeed (sharded weights) the step falls back to "hf"; so does a batch that asks
+    for `touch_all_encoders` (its zero term rides on the model's own loss).
+    """
 
     def __init__(self, *args, lr_per_component: dict[str, float] | None = None,
-                 betas: tuple[float, float] = (0.9, 0.999), **kwargs):
+                 betas: tuple[float, float] = (0.9, 0.999), lm_loss: str = "hf", **kwargs):
         self.lr_per_component = dict(lr_per_component or {})
         self.betas = betas
+        self.lm_loss = lm_loss
         super().__init__(*args, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled
+        if (self.lm_loss == "hf" or sharded or inputs.get("labels") is None
+                or inputs.get("touch_all_encoders")):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        # logits_to_keep=1: the model projects one position; the loss projects only targets.
+        outputs = model(**inputs, output_hidden_states=True, logits_to_keep=1)
+        head = self.accelerator.unwrap_model(model).get_output_embeddings().weight
+        loss = linear_cross_entropy(outputs.hidden_states[-1], head, labels, num_items_in_batch,
+                                    impl=self.lm_loss)
+        if outputs.loss is not None:  # e.g. the speech decoder's loss
+            loss = loss + outputs.loss
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # as Trainer does: the sum spans all ranks
+        return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model=None):
         if self.optimizer is None:
@@ -59,11 +86,29 @@ class NexusOTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
         """Load weights through `from_pretrained`, which knows the saved key layout of the parts."""
         model = model if model is not None else self.model
-        loaded = type(model).from_pretrained(resume_from_checkpoint)
-        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+        loaded = type(self.accelerator.unwrap_model(model)).from_pretrained(resume_from_checkpoint)
+        if self.is_fsdp_enabled:  # whole tensors in, each rank keeps its shard
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+            result = set_model_state_dict(model, loaded.state_dict(),
+                                          options=StateDictOptions(full_state_dict=True, strict=False))
+            missing, unexpected = result.missing_keys, result.unexpected_keys
+        else:
+            missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
         if missing or unexpected:
             raise ValueError(f"checkpoint {resume_from_checkpoint} does not fit the model: missing "
                              f"{missing[:5]}, unexpected {unexpected[:5]}")
+
+    def _save(self, output_dir=None, state_dict=None) -> None:
+        """Save as Trainer does, with any still-sharded FSDP2 tensor (DTensor) gathered first.
+
+        accelerate's full state dict comes back gathered on GPUs; on CPU process groups torch
+        leaves DTensors in it, which safetensors cannot write. Every rank gets here (FSDP saves
+        are collective), so gathering is safe.
+        """
+        if state_dict is not None and any(hasattr(v, "full_tensor") for v in state_dict.values()):
+            state_dict = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in state_dict.items()}
+        super()._save(output_dir, state_dict=state_dict)
 
     def _save_checkpoint(self, model, trial) -> None:
         """Save as usual, then mark the folder complete; a failed save leaves no half checkpoint."""
@@ -114,14 +159,27 @@ class StopAfterCallback(TrainerCallback):
             control.should_training_stop = True
 
 
-def save_final(omni: OmniModel, out_dir: str | Path) -> Path:
-    """Save the bundle (model + processor + codec) into `out_dir` atomically (temporary sibling, then rename)."""
+def full_state_dict(trainer: Trainer) -> dict | None:
+    """The whole weights of a sharded model (a collective: call it on every rank); None when the
+    model is not sharded (its own state dict is whole). FSDP: on every rank; DeepSpeed ZeRO-3
+    (whose parameters are empty placeholders outside forward): gathered on rank 0."""
+    if trainer.is_deepspeed_enabled:
+        return trainer.accelerator.get_state_dict(trainer.model_wrapped)
+    if not trainer.is_fsdp_enabled:
+        return None
+    state = trainer.accelerator.get_state_dict(trainer.model)
+    return {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in state.items()}
+
+
+def save_final(omni: OmniModel, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+    """Save the bundle (model + processor + codec) into `out_dir` atomically (temporary sibling,
+    then rename); `state_dict` as `full_state_dict` gives it under FSDP."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        omni.save_pretrained(tmp)
+        omni.save_pretrained(tmp, state_dict=state_dict)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = "out of disk space" if err.errno == errno.ENOSPC else str(err)

@@ -146,3 +146,15 @@ def test_sample_length_reads_speech_frames_else_text(tmp_path, tiny_world):
     assert sample_length({"speech_codes_file": str(tmp_path / "c.npy"), "messages": messages}) == 17
     assert sample_length({"speech_codes_file": None, "speech_codes": [[1, 2, 3]] * 4, "messages": messages}) == 3
     assert sample_length({"speech_codes_file": None, "speech_codes": [], "messages": messages}) == 11
+
+
+def test_speed_switches_keep_the_losses(tmp_path, tiny_world):
+    """Chunked LM loss, selective checkpointing and the sdpa backend train exactly as the defaults."""
+    phases = [{"name": "sft", "train": [str(tiny_world["vqa"]), str(tiny_world["asr"])], "max_steps": 2}]
+    plain = _config(tmp_path / "plain", "stage2_sft", {"preset": "tiny"}, phases)
+    _train(plain)
+    fast = _config(tmp_path / "fast", "stage2_sft", {"preset": "tiny"}, phases, lm_loss="chunked",
+                   gradient_checkpointing=True, checkpoint_every_n_layers=2, attn_implementation="sdpa")
+    _train(fast)
+    reference, got = _losses(tmp_path / "plain" / "out", "sft"), _losses(tmp_path / "fast" / "out", "sft")
+    assert len(got) == 2 and got == pytest.approx(reference, rel=1e-4)
