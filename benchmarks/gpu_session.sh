@@ -17,8 +17,8 @@ for s in $sections; do
       run first_packet_7b 240 python3 benchmarks/first_packet.py --device cuda --preset nexus-o-7b --reply-tokens 40 --json
       run first_packet_7b_decoder 60 python3 benchmarks/first_packet.py --device cuda --preset nexus-o-7b --decoder-only --frames 512 --json ;;
     gpu)
-      [ -f benchmarks/gpu.py ] && run gpu_7b 330 python3 benchmarks/gpu.py --device cuda --preset nexus-o-7b --json --out "$OUT/gpu" ;;
+      [ -f benchmarks/gpu.py ] && run gpu_7b 300 python3 benchmarks/gpu.py --device cuda --preset nexus-o-7b --json --deadline 280 --out "$OUT/gpu" ;;
     compile)
-      run first_packet_7b_compiled 150 python3 benchmarks/first_packet.py --device cuda --preset nexus-o-7b --reply-tokens 40 --runs 2 --compile --json ;;
+      run first_packet_7b_compiled 110 python3 benchmarks/first_packet.py --device cuda --preset nexus-o-7b --reply-tokens 40 --runs 2 --compile --json ;;
   esac
 done

@@ -90,9 +90,11 @@ def generate_from_inputs(model, processor, inputs: BatchFeature, max_new_tokens:
     inputs = inputs.to(model.device)
     generate_kwargs.setdefault("do_sample", False)
     eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if model.device.type == "cuda" and inputs["input_ids"].shape[0] == 1 and generate_kwargs == {"do_sample": False}:
-        ids = [s.token for s in ReplyDecoder(model, eos).steps(inputs, max_new_tokens, cancel, conditions=False)
-               if not s.empty]
+    greedy_only = set(generate_kwargs) <= {"do_sample", "min_new_tokens"} and not generate_kwargs["do_sample"]
+    if model.device.type == "cuda" and inputs["input_ids"].shape[0] == 1 and greedy_only:
+        steps = ReplyDecoder(model, eos).steps(inputs, max_new_tokens, cancel, conditions=False,
+                                               min_new_tokens=generate_kwargs.get("min_new_tokens", 0))
+        ids = [s.token for s in steps if not s.empty]
         return [processor.tokenizer.decode(ids, skip_special_tokens=True).strip()]
     out = model.generate(**inputs, max_new_tokens=max_new_tokens, eos_token_id=eos,
                          pad_token_id=processor.tokenizer.pad_token_id, **cancel_criteria(cancel), **generate_kwargs)
