@@ -25,6 +25,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from nexus_o.models.adapter import AudioAdapter
 from nexus_o.models.configuration import NexusOConfig, strict_subconfig
 from nexus_o.models.speech_decoder import SpeechDecoder
+from nexus_o.models.vision_attention import use_single_call_attention
 from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
 from nexus_o.processing.audio_encoding import encoder_frames
 
@@ -105,6 +106,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
     def __init__(self, config: NexusOConfig):
         super().__init__(config)
         self.vl = Qwen2_5_VLForConditionalGeneration(config.vl_config)
+        use_single_call_attention(self.vl.model.visual)  # one attention call per layer, not one per window
         self.audio_encoder = WhisperEncoder(config.audio_config)
         ad = config.adapter_config
         self.audio_adapter = AudioAdapter(
