@@ -236,7 +236,8 @@ def main() -> None:
             config = preset_config("tiny", speech_decoder_config=speech_decoder_for(codec, 64)).speech_decoder_config
         with default_dtype(dtype), device:
             decoder = SpeechDecoder.from_config(config).eval()
-        model = codec = None
+        model = None
+        codec = default_codec() if args.preset == "tiny" else None  # its frame rate (FireFly's: 21.53)
     else:
         model, codec, processor = build(args, device, dtype)
         decoder = model.speech_decoder
