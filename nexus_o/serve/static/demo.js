@@ -282,24 +282,22 @@ async function loadExamples() {
     card.append(img, question, answer);
     const buttons = document.createElement("div");
     buttons.className = "buttons";
-    const written = document.createElement("button");
-    written.type = "button";
-    written.className = "ask-written";
-    written.textContent = "Ask in writing";
-    written.onclick = () => askExample(example, false);
-    buttons.appendChild(written);
+    const askButton = (className, label, spoken) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = className;
+      button.textContent = label;
+      button.onclick = () => askExample(example, spoken);
+      buttons.appendChild(button);
+    };
+    askButton("ask-written", "Ask in writing", false);
     if (example.audio_url) {
       const clip = document.createElement("audio");
       clip.controls = true;
       clip.preload = "none";
       clip.src = example.audio_url;
       card.appendChild(clip);
-      const spoken = document.createElement("button");
-      spoken.type = "button";
-      spoken.className = "ask-spoken";
-      spoken.textContent = "Ask aloud";
-      spoken.onclick = () => askExample(example, true);
-      buttons.appendChild(spoken);
+      askButton("ask-spoken", "Ask aloud", true);
     }
     card.appendChild(buttons);
     list.appendChild(card);
