@@ -28,7 +28,8 @@ GRAPH_CAPACITY_STEP = 256  # graph-captured caches come in multiples of this man
 class _StepBuffers:
     """The fixed buffers of a decoder step (KV cache, key validity, input and slot), and on CUDA
     its captured graph. Kept on the decoder per (batch, capacity, dtype, device) when graphs are
-    used, so a reply reuses the graph an earlier one captured; otherwise made fresh."""
+    used, so a reply reuses the graph an earlier one captured; otherwise made fresh. Kept buffers
+    serve one generation at a time (the server runs one model worker)."""
 
     def __init__(self, decoder, batch: int, capacity: int, width: int, dtype, device):
         self.cache = decoder.transformer.new_cache(batch, capacity, dtype, device)
