@@ -41,6 +41,7 @@ from torch import nn
 from nexus_o.codecs.base import CodecMismatchError, check_codec_matches
 from nexus_o.models import delay_pattern
 from nexus_o.models.sampling import SamplingConfig
+from nexus_o.models.speech_condition import ReplyCondition
 from nexus_o.models.speech_generation import SpeechGeneration
 from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
 from nexus_o.models.speech_schedule import interleave_slots, step_progress, visible_tokens
@@ -75,19 +76,6 @@ class GeneratedSpeech(NamedTuple):
 
     codes: torch.Tensor
     lengths: torch.Tensor
-
-
-@dataclasses.dataclass
-class _Condition:
-    """The LLM side of a batch: projected states of the valid reply tokens, in order."""
-
-    states: torch.Tensor  # [B, N, D]: sample b's valid tokens first (in order), zeros after
-    counts: torch.Tensor  # [B] valid tokens
-
-    def token(self, index: torch.Tensor) -> torch.Tensor:
-        """index [B, S] (the i-th valid token, clamped to the last) -> states [B, S, D]."""
-        index = torch.minimum(index, self.counts[:, None] - 1).clamp(min=0)
-        return self.states.gather(1, index[..., None].expand(-1, -1, self.states.shape[-1]))
 
 
 def undelay(delayed: torch.Tensor, end_frames: torch.Tensor, pad_id: int, first_frame: int = 0) -> torch.Tensor:
@@ -172,7 +160,7 @@ class SpeechDecoder(nn.Module):
         b, s, _ = hidden.shape
         return self.heads(hidden).view(b, s, self.vocab.num_codebooks, -1).transpose(1, 2)
 
-    def condition(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None) -> _Condition:
+    def condition(self, llm_hidden: torch.Tensor, llm_mask: torch.Tensor | None) -> ReplyCondition:
         """Check and project the LLM states: llm_hidden [B, N, llm_hidden_size], llm_mask [B, N]."""
         if llm_hidden.dim() != 3 or llm_hidden.shape[1] == 0:
             raise ValueError(f"llm_hidden must be [batch, tokens >= 1, width], got {tuple(llm_hidden.shape)}")
@@ -190,14 +178,14 @@ class SpeechDecoder(nn.Module):
             raise ValueError(f"llm_mask leaves samples {counts.eq(0).nonzero().flatten().tolist()} without any token")
         states = self.project(llm_hidden) * mask[..., None]
         order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # valid tokens first, in order
-        return _Condition(states.gather(1, order[..., None].expand(-1, -1, states.shape[-1])), counts)
+        return ReplyCondition(states.gather(1, order[..., None].expand(-1, -1, states.shape[-1])), counts)
 
     def project(self, llm_hidden: torch.Tensor) -> torch.Tensor:
         """llm_hidden [..., llm_hidden_size] -> text slot states [..., D] (token by token: streaming
         projects the reply's states as they arrive)."""
         return self.llm_proj(llm_hidden.to(self.llm_proj.weight.dtype))
 
-    def pointer_condition(self, cond: _Condition, index: torch.Tensor) -> torch.Tensor:
+    def pointer_condition(self, cond: ReplyCondition, index: torch.Tensor) -> torch.Tensor:
         """index [B, S] (valid-token indices) -> the "pointer" LLM term [B, S, D]: the token's
         state plus the look-ahead projection of the next token's (zero after the last token)."""
         after = index + 1
@@ -209,7 +197,7 @@ class SpeechDecoder(nn.Module):
         ("pointer") or steps [S] // steps_per_token."""
         return index if index is not None else step_progress(steps, self.steps_per_token)[None].expand(batch, -1)
 
-    def step_condition(self, cond: _Condition, progress: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def step_condition(self, cond: ReplyCondition, progress: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """The LLM term of each step's input [B, S, D], from progress and visible tokens [B, S].
 
         "prefix": the last visible token; "stepwise": the token at the progress; "pointer": the
@@ -226,7 +214,7 @@ class SpeechDecoder(nn.Module):
             term = term + self.text_end * (visible == cond.counts[:, None])[..., None]
         return term
 
-    def run_sequence(self, cond: _Condition, steps_x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def run_sequence(self, cond: ReplyCondition, steps_x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Transformer over the whole interleaved sequence (training): step inputs steps_x [B, S, D],
         visible [B, S] -> hidden of the steps [B, S, D]. Text slot j precedes step s iff j < visible[s]."""
         b, s, d = steps_x.shape
@@ -275,7 +263,7 @@ class SpeechDecoder(nn.Module):
                              f"real codes lie in [0, codec_entries={entries})")
         return code_lengths
 
-    def check_token_index(self, token_index: torch.Tensor | None, lengths: torch.Tensor, cond: _Condition,
+    def check_token_index(self, token_index: torch.Tensor | None, lengths: torch.Tensor, cond: ReplyCondition,
                           frames: int) -> torch.Tensor:
         """Check the "pointer" targets token_index [B, T] (the valid text token spoken at each
         frame); return it with frames past each sample's length set to its last token."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from nexus_o.models.sampling import SamplingConfig, sample_codes
+from nexus_o.models.speech_condition import ReplyCondition
 from nexus_o.models.speech_schedule import run_condition
 
 
@@ -93,13 +94,12 @@ class SpeechGeneration:
         self.ended = [False] * batch  # the text is complete
         self.inserted = [0] * batch  # text slots written to the cache
         self.visible_host = [0] * batch  # tokens the next step may read
-        self.complete_host = [False] * batch  # ... and they are the whole text
         self.step_index = 0
         # Device-side state.
-        self.counts = torch.zeros(batch, dtype=torch.long, device=device)  # = known
+        # The reply as the decoder reads it; counts = known (+ 1 while the text goes on: `ReplyCondition`).
+        self.reply = ReplyCondition(self.states, torch.ones(batch, dtype=torch.long, device=device))
         self.visible = torch.zeros(batch, dtype=torch.long, device=device)
         self.inserted_dev = torch.zeros(batch, dtype=torch.long, device=device)  # = inserted (slot offset)
-        self.complete = torch.zeros(batch, dtype=torch.bool, device=device)  # the step sees the whole text
         self.column = torch.full((batch, self.k), v.start_id, dtype=torch.long, device=device)
         self.end_frames = torch.full((batch,), -1, dtype=torch.long, device=device)
         self.pointer = torch.zeros(batch, dtype=torch.long, device=device) if decoder.advance_head is not None else None
@@ -122,13 +122,14 @@ class SpeechGeneration:
         if n:
             self.states[sample, start:start + n] = self.decoder.project(llm_states.to(self.device))
             self.known[sample] += n
-            self.counts[sample] = self.known[sample]
+            self.reply.counts[sample] = self.known[sample] + 1
 
     def end_text(self, sample: int) -> None:
         """`sample`'s text is complete (it must hold at least one token)."""
         if self.known[sample] == 0:
             raise ValueError(f"sample {sample}: a reply needs at least one token to speak from")
         self.ended[sample] = True
+        self.reply.counts[sample] = self.known[sample]
 
     def add_all(self, llm_states: torch.Tensor, mask: torch.Tensor) -> None:
         """Every reply at once: llm_states [B, N, llm_hidden_size], mask [B, N] (valid tokens)."""
@@ -238,42 +239,29 @@ class SpeechGeneration:
             visible = self._visible(progress)
             if d.has_prefix:
                 self._insert_text(visible)
-            complete = [e and vis == n for e, vis, n in zip(self.ended, visible, self.known)]
-            if visible != self.visible_host or complete != self.complete_host:
-                self.visible_host, self.complete_host = visible, complete
+            if visible != self.visible_host:
+                self.visible_host = visible
                 self.visible.copy_(torch.tensor(visible))
-                self.complete.copy_(torch.tensor(complete))
-        # The step's input: mean code embedding of the last column + the LLM term.
-        x = d.embed_codes(self.column[..., None])  # [B, 1, D]
-        if d.alignment == "prefix":
-            x = x + self._token(self.visible - 1)
-        elif d.alignment == "stepwise":
-            x = x + self._token(torch.full_like(self.visible, self.step_index // d.steps_per_token))
-        else:
-            after = self.pointer + 1
-            term = self._token(self.pointer) + d.lookahead_proj(self._token(after)) * (after < self.counts)[:, None, None]
-            x = x + term
-        if d.text_end is not None:
-            x = x + d.text_end * self.complete[:, None, None]
+        # The step's input: mean code embedding of the last column + the LLM term (as in training).
+        progress = self.pointer if self.pointer is not None else torch.full_like(
+            self.visible, self.step_index // d.steps_per_token)
+        x = d.embed_codes(self.column[..., None]) + d.step_condition(self.reply, progress[:, None],
+                                                                     self.visible[:, None])  # [B, 1, D]
         self.x_buf.copy_(x)
         self.slot_buf.copy_(self.inserted_dev + self.step_index)
         logits = self._run_audio()
         if self.pointer is not None:
             # No end before the last token is reached; then move the pointer for the next frame.
             # (While text is still arriving, counts - 1 lies past the pointer: the schedule waits for it.)
+            last = self.reply.counts - 1
             logits = logits.clone()
-            logits[:, 0, v.end_id] = logits[:, 0, v.end_id].masked_fill(self.pointer < self.counts - 1, -torch.inf)
+            logits[:, 0, v.end_id] = logits[:, 0, v.end_id].masked_fill(self.pointer < last, -torch.inf)
             advance = d.advance_head(self.hidden[:, -1]).squeeze(-1) > 0
-            self.pointer = torch.minimum(self.pointer + advance.long(), self.counts - 1)
+            self.pointer = torch.minimum(self.pointer + advance.long(), last)
         self.logits = logits
         self.column, self.end_frames = self._pick(logits)
         self.step_index += 1
         return self.column, self.end_frames
-
-    def _token(self, index: torch.Tensor) -> torch.Tensor:
-        """index [B] (clamped to the known tokens) -> projected states [B, 1, D]."""
-        index = torch.minimum(index, self.counts - 1).clamp(min=0)
-        return self.states.gather(1, index[:, None, None].expand(-1, 1, self.states.shape[-1]))
 
     def _pick(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw the column [B, K] from logits [B, K, C]; force what the delay pattern and the end
