@@ -27,30 +27,17 @@ import json
 import statistics
 import time
 from contextlib import contextmanager
-from types import SimpleNamespace
 
-import numpy as np
 import torch
-from PIL import Image
+from synthetic_inputs import StubProcessor, default_dtype, synthetic_inputs  # benchmarks/ (the script's folder)
 from transformers import BatchFeature
 
-from nexus_o.bundle.loading import TINY_IMAGE_PIXELS, build_processor, default_codec, speech_decoder_for
+from nexus_o.bundle.loading import default_codec, speech_decoder_for
 from nexus_o.bundle.presets import preset_config
 from nexus_o.inference.chat import OmniChat, PreparedPrompt
 from nexus_o.models.modeling import NexusOForConditionalGeneration
 from nexus_o.models.sampling import SamplingConfig
 from nexus_o.models.speech_decoder import SpeechDecoder
-from nexus_o.processing.tokenizer import build_tiny_tokenizer
-
-
-@contextmanager
-def default_dtype(dtype: torch.dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def sync(device: torch.device) -> None:
@@ -58,62 +45,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class NumberTokens:
-    """A stand-in tokenizer for random-weight replies: a token is shown as its id."""
-
-    def __init__(self, eos_id: int):
-        self.eos_id = eos_id
-
-    def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        return "".join(f" {i}" for i in ids)
-
-    def convert_tokens_to_ids(self, token: str) -> int:
-        return self.eos_id
-
-
 def build(args, device: torch.device, dtype: torch.dtype):
-    """(model, codec, processor used for media) of the preset, random weights, on the device."""
+    """(model, codec) of the preset, random weights, on the device."""
     torch.manual_seed(0)
     if args.preset == "tiny":
         codec = default_codec()
         config = preset_config("tiny", speech_decoder_config=speech_decoder_for(codec, 64))
-        processor = build_processor(config, build_tiny_tokenizer(config.vl_config.text_config.vocab_size),
-                                    TINY_IMAGE_PIXELS)
     else:
         from nexus_o.codecs.firefly import FireflyCodec
         codec = FireflyCodec.random_init(device=str(device))
         config = preset_config(args.preset)
-        # Only its image processor and audio features are used (the prompt's ids come from the config).
-        processor = build_processor(config, build_tiny_tokenizer(1024))
     with default_dtype(dtype), device:  # every weight made on the device, in the model dtype
         model = NexusOForConditionalGeneration(config)
-    return model.eval().requires_grad_(False), codec.to(device), processor
-
-
-def synthetic_prompt(model, processor, args) -> BatchFeature:
-    """input_ids [1, L] with `--text-tokens` random text ids, one image and one audio clip, as the
-    processor lays them out (ids from the model's config: no tokenizer needed)."""
-    cfg = model.config
-    rng = np.random.default_rng(0)
-    vision = cfg.vl_config.vision_config
-    image = Image.fromarray(rng.integers(0, 256, (args.image_size, args.image_size, 3), dtype=np.uint8))
-    pixels = processor.image_processor(images=[image], return_tensors="pt")
-    image_tokens = int(pixels["image_grid_thw"][0].prod()) // vision.spatial_merge_size ** 2
-    clip = (0.1 * rng.standard_normal(int(args.audio_seconds * 16_000))).astype(np.float32)
-    audio = processor._audio_features([clip])
-    audio_tokens = processor.audio_tokens(len(clip))
-    vocab = cfg.vl_config.text_config.vocab_size
-    text = rng.integers(vocab // 8, vocab // 2, args.text_tokens).tolist()
-    vl = cfg.vl_config
-    ids = (text[: args.text_tokens // 2] + [vl.vision_start_token_id] + [vl.image_token_id] * image_tokens
-           + [vl.vision_end_token_id, cfg.audio_start_token_id] + [cfg.audio_token_id] * audio_tokens
-           + [cfg.audio_end_token_id] + text[args.text_tokens // 2:])
-    input_ids = torch.tensor([ids])
-    return BatchFeature({"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
-                         "mm_token_type_ids": (input_ids == vl.image_token_id).long(),
-                         "pixel_values": pixels["pixel_values"], "image_grid_thw": pixels["image_grid_thw"],
-                         **audio}), {"length": len(ids), "image_tokens": image_tokens, "audio_tokens": audio_tokens,
-                                     "text_tokens": args.text_tokens}
+    return model.eval().requires_grad_(False), codec.to(device)
 
 
 def one_reply(chat: OmniChat, prompt: PreparedPrompt, device) -> dict:
@@ -239,7 +183,7 @@ def main() -> None:
         model = None
         codec = default_codec() if args.preset == "tiny" else None  # its frame rate (FireFly's: 21.53)
     else:
-        model, codec, processor = build(args, device, dtype)
+        model, codec = build(args, device, dtype)
         decoder = model.speech_decoder
     print(f"{args.preset} on {device} ({dtype}); decoder {decoder.transformer.hidden_size} wide, "
           f"{len(decoder.transformer.layers)} layers, K={decoder.vocab.num_codebooks}, look-ahead {decoder.lookahead}")
@@ -255,17 +199,17 @@ def main() -> None:
         print(json.dumps(out) if args.json else "")
         return
 
-    inputs, prompt_info = synthetic_prompt(model, processor, args)
+    inputs, prompt_info = synthetic_inputs(model.config, text_tokens=args.text_tokens, image_size=args.image_size,
+                                           audio_seconds=args.audio_seconds)
     out["prompt"] = prompt_info
-    eos = model.config.vl_config.text_config.eos_token_id
-    shim = SimpleNamespace(tokenizer=NumberTokens(eos))
+    shim = StubProcessor(model.config.vl_config.text_config.eos_token_id)
     n = args.reply_tokens
     # Random weights never end their speech: hold it to 4 chunks.
     speech_frames = 4 * args.chunk_frames
     chat = OmniChat(model, shim, codec, max_new_tokens=n, min_reply_tokens=n, chunk_frames=args.chunk_frames,
                     min_speech_frames=speech_frames, max_speech_seconds=(speech_frames + 0.5) / codec.frame_rate,
                     compile_step=args.compile)
-    prompt = PreparedPrompt({"messages": []}, inputs, n)
+    prompt = PreparedPrompt({"messages": []}, BatchFeature(inputs), n)
     k = decoder.vocab.num_codebooks
     terms = {"prefill_ms": prefill_ms(chat, prompt, device, args.runs)}
     text_ms = statistics.median(text_only_ms(chat, prompt, device) for _ in range(2))

@@ -65,6 +65,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from synthetic_inputs import StubProcessor, default_dtype, synthetic_inputs  # benchmarks/ (the script's folder)
 
 H200_BF16_DENSE = 989e12  # FLOP/s, vendor datasheet (SXM, dense): the MFU reference on CUDA
 SECTIONS = ("env", "build", "text", "train", "align", "text_project", "compile", "train_compiled")
@@ -103,27 +104,6 @@ def rounded(x, digits: int = 5):
     if isinstance(x, (list, tuple)):
         return [rounded(v, digits) for v in x]
     return x
-
-
-class _StubTokenizer:
-    """What `generate_from_inputs` asks of a tokenizer, for a preset without one (7B)."""
-
-    def __init__(self, eos: int, pad: int):
-        self.eos_token_id, self.pad_token_id = eos, pad
-
-    def convert_tokens_to_ids(self, token: str) -> int:
-        return self.eos_token_id
-
-    def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        return ""
-
-
-class _StubProcessor:
-    def __init__(self, eos: int, pad: int):
-        self.tokenizer = _StubTokenizer(eos, pad)
-
-    def batch_decode(self, ids, skip_special_tokens: bool = True) -> list[str]:
-        return [""] * len(ids)
 
 
 class Bench:
@@ -234,70 +214,11 @@ class Bench:
 
     # -- inputs ------------------------------------------------------------------------------
     def inputs(self, batch: int = 1, total_len: int | None = None, labels: bool = False) -> tuple[dict, dict]:
-        """Per row: text, <vision_start> image <vision_end>, <audio_start> audio <audio_end>, text
-        (padded with random text to total_len); media processed as NexusOProcessor does.
-        Returns (model inputs on the device, a description with the token counts)."""
-        import numpy as np
-        from PIL import Image
-        from transformers import Qwen2VLImageProcessorPil, WhisperFeatureExtractor
-
-        from nexus_o.processing.audio_encoding import audio_token_count, split_windows, window_samples
-
-        cfg, vl, args = self.config, self.config.vl_config, self.args
-        vision = vl.vision_config
-        rng = np.random.default_rng(0)
-        images = Qwen2VLImageProcessorPil(patch_size=vision.patch_size, temporal_patch_size=vision.temporal_patch_size,
-                                       merge_size=vision.spatial_merge_size)
-        side = args.image_size
-        pix = images(images=[Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))],
-                     return_tensors="pt")
-        grid = pix["image_grid_thw"]
-        patches = int(grid[0].prod())
-        image_tokens = patches // vision.spatial_merge_size ** 2
-        samples = int(args.audio_seconds * 16000)
-        window = window_samples(cfg.audio_config.max_source_positions)
-        extractor = WhisperFeatureExtractor(feature_size=cfg.audio_config.num_mel_bins)
-        wav = (0.1 * rng.standard_normal(samples)).astype(np.float32)
-        pieces, lens, start = [], [], 0
-        for n in split_windows(samples, window):
-            pieces.append(wav[start:start + n])
-            lens.append(-(-n // extractor.hop_length))
-            start += n
-        feats = extractor(pieces, sampling_rate=16000, padding="max_length", max_length=window,
-                          return_tensors="pt")["input_features"]
-        audio_tokens = audio_token_count(samples, cfg.audio_config.max_source_positions, cfg.adapter_config.stack_frames)
-        text = vl.text_config
-        specials = {vl.image_token_id, vl.video_token_id, vl.vision_start_token_id, vl.vision_end_token_id,
-                    cfg.audio_token_id, cfg.audio_start_token_id, cfg.audio_end_token_id, text.eos_token_id}
-        low = max([s for s in specials if s is not None and s < text.vocab_size // 2], default=31) + 1
-        high = min([s for s in specials if s is not None and s >= text.vocab_size // 2], default=text.vocab_size)
-        gen = torch.Generator().manual_seed(1)
-        rows = []
-        for _ in range(batch):
-            head = torch.randint(low, high, (args.text_tokens // 2,), generator=gen).tolist()
-            tail = torch.randint(low, high, (args.text_tokens - args.text_tokens // 2,), generator=gen).tolist()
-            row = (head + [vl.vision_start_token_id] + [vl.image_token_id] * image_tokens + [vl.vision_end_token_id]
-                   + [cfg.audio_start_token_id] + [cfg.audio_token_id] * audio_tokens + [cfg.audio_end_token_id] + tail)
-            if total_len is not None:
-                if len(row) > total_len:
-                    raise ValueError(f"a row needs {len(row)} tokens, more than --train-seq {total_len}")
-                row += torch.randint(low, high, (total_len - len(row),), generator=gen).tolist()
-            rows.append(row)
-        ids = torch.tensor(rows)
-        dev = self.device
-        out = {"input_ids": ids.to(dev), "attention_mask": torch.ones_like(ids).to(dev),
-               "mm_token_type_ids": (ids == vl.image_token_id).long().to(dev),
-               "pixel_values": pix["pixel_values"].repeat(batch, 1).to(dev),
-               "image_grid_thw": grid.repeat(batch, 1).to(dev),
-               "input_features": feats.repeat(batch, 1, 1).to(dev),
-               "feature_lens": torch.tensor(lens * batch), "audio_clip_ids": torch.arange(batch).repeat_interleave(len(pieces))}
-        if labels:  # targets on the text positions; media and their markers carry none
-            media = torch.tensor([vl.image_token_id, vl.vision_start_token_id, vl.vision_end_token_id,
-                                  cfg.audio_token_id, cfg.audio_start_token_id, cfg.audio_end_token_id])
-            out["labels"] = ids.masked_fill(torch.isin(ids, media), -100).to(dev)
-        info = {"batch": batch, "length": ids.shape[1], "text_tokens": args.text_tokens, "image_tokens": image_tokens,
-                "image_patches": patches, "audio_tokens": audio_tokens, "audio_windows": len(pieces)}
-        return out, info
+        """The benchmark prompt (`synthetic_inputs`), `batch` rows on the device, and its token counts."""
+        args = self.args
+        return synthetic_inputs(self.config, text_tokens=args.text_tokens, image_size=args.image_size,
+                                audio_seconds=args.audio_seconds, batch=batch, total_len=total_len, labels=labels,
+                                device=self.device)
 
     # -- figures -----------------------------------------------------------------------------
     def decode_bound(self, context: int) -> dict:
@@ -383,13 +304,8 @@ class Bench:
         self.config = preset_config(self.args.preset, speech_decoder_config=None)
         torch.manual_seed(0)
         start = time.perf_counter()
-        old = torch.get_default_dtype()
-        torch.set_default_dtype(torch.bfloat16)
-        try:
-            with self.device:  # every tensor created on the device: no CPU copy of the weights
-                model = NexusOForConditionalGeneration(self.config)
-        finally:
-            torch.set_default_dtype(old)
+        with default_dtype(torch.bfloat16), self.device:  # every tensor created on the device: no CPU copy
+            model = NexusOForConditionalGeneration(self.config)
         model.eval().requires_grad_(False)
         self.sync()
         rec["build_seconds"] = time.perf_counter() - start
@@ -420,7 +336,7 @@ class Bench:
         inputs, info = self.inputs()
         rec["prompt"] = info
         text = self.config.vl_config.text_config
-        processor = _StubProcessor(text.eos_token_id, text.pad_token_id or text.eos_token_id)
+        processor = StubProcessor(text.eos_token_id, text.pad_token_id or text.eos_token_id)
         n = self.args.new_tokens
         feature = BatchFeature(inputs)
 
