@@ -272,9 +272,12 @@ class _Speech:
         if self.first_audio is None:
             self.first_audio = time.monotonic()
         self.frames_out += codes.shape[-1]
-        if self.renderer is None:
-            return
-        for wav in self.renderer.push(codes):
+        if self.renderer is not None:
+            yield from self._chunks(self.renderer.push(codes))
+
+    def _chunks(self, waves: Iterator[torch.Tensor]) -> Iterator[ChatChunk]:
+        """Waveform chunks [1, 1, n] -> audio `ChatChunk`s."""
+        for wav in waves:
             yield ChatChunk(audio=wav[0, 0].float().cpu().numpy(), sample_rate=self.chat.codec.sample_rate)
 
     def run(self, limit: int | None) -> Iterator[ChatChunk]:
@@ -298,8 +301,7 @@ class _Speech:
         for chunk in self.chunker.flush(end_frames):
             yield from self._audio(chunk)
         if self.renderer is not None:
-            for wav in self.renderer.flush():
-                yield ChatChunk(audio=wav[0, 0].float().cpu().numpy(), sample_rate=self.chat.codec.sample_rate)
+            yield from self._chunks(self.renderer.flush())
         if into is not None:
             length = int(end_frames[0])
             codes = undelay(torch.stack(self.columns, dim=2), end_frames, self.gen.decoder.vocab.pad_id)
