@@ -20,7 +20,7 @@ import torch
 
 from nexus_o.models.sampling import SamplingConfig, sample_codes
 from nexus_o.models.speech_condition import ReplyCondition
-from nexus_o.models.speech_schedule import run_condition
+from nexus_o.models.speech_schedule import run_condition, visible_count
 
 
 GRAPH_CAPACITY_STEP = 256  # graph-captured caches come in multiples of this many slots
@@ -163,10 +163,7 @@ class SpeechGeneration:
         return all(run_condition(p, lookahead, n, e) for p, n, e in zip(self._progress(), self.known, self.ended))
 
     def _visible(self, progress: list[int]) -> list[int]:
-        lookahead = self.decoder.lookahead
-        if lookahead is None:
-            return list(self.known)
-        return [min(n, p + lookahead) for p, n in zip(progress, self.known)]
+        return [visible_count(p, self.decoder.lookahead, n) for p, n in zip(progress, self.known)]
 
     # ---- the decoder ----------------------------------------------------------------------------------
     def _attend(self, slots: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,12 @@ def interleave_slots(visible: torch.Tensor, counts: torch.Tensor, width: int) ->
     return text_slot, step_slot
 
 
+def visible_count(progress: int, lookahead: int | None, known: int) -> int:
+    """`visible_tokens` for one sample in generation, on host ints: `known` tokens have arrived (all N
+    of them once the text has ended; before that, the run condition keeps progress + lookahead <= known)."""
+    return known if lookahead is None else min(known, progress + lookahead)
+
+
 def run_condition(progress: int, lookahead: int | None, known: int, ended: bool) -> bool:
     """May a generation step with this progress run? `known`: tokens whose states exist (the token
     after them has been sampled, so whether the text ends there is known); `ended`: the text is complete."""
