@@ -25,6 +25,9 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
   align      the seven alignment metrics (`score_layers`) on random features
   text_project  decoding through the project's public path (`generate_from_inputs`, what
              `generate_text` runs): first call (compilation, if any), TTFT, tokens/s, bound
+  text_batch the same path with B copies of the prompt decoded together (`ReplyDecoder.batch_steps`
+             on CUDA, what the server does with text requests that arrive together): tokens/s
+             over all rows and per row, for each B of --decode-batches
   compile    transformers `generate` with a static cache (compiled decode step on CUDA)
   train_compiled  the chunked_ce step with every LLM decoder layer torch.compile'd (regional
              compilation; its first steps pay the compile, excluded as warm-up)
@@ -68,12 +71,13 @@ import torch
 from synthetic_inputs import StubProcessor, default_dtype, synthetic_inputs  # benchmarks/ (the script's folder)
 
 H200_BF16_DENSE = 989e12  # FLOP/s, vendor datasheet (SXM, dense): the MFU reference on CUDA
-SECTIONS = ("env", "build", "text", "train", "align", "text_project", "compile", "train_compiled")
-CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "align": 45, "text_project": 150, "compile": 150,
-        "train_compiled": 150}
+SECTIONS = ("env", "build", "text", "train", "align", "text_project", "text_batch", "compile", "train_compiled")
+CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "align": 45, "text_project": 150, "text_batch": 120,
+        "compile": 150, "train_compiled": 150}
 VARIANTS = ("frozen_backward", "baseline", "chunked_ce", "liger_ce", "selective_ckpt", "amp_fp32_master")
 COMPILED_VARIANT = "compiled_layers"  # chunked_ce with every LLM decoder layer torch.compile'd
 SMALL = dict(matmul_n=512, copy_mib=64, text_tokens=32, image_size=112, audio_seconds=2.0, new_tokens=48,
+             decode_batches="2",
              train_batch=2, train_seq=256, train_warmup=1, train_steps=2, align_n=256, align_d=32,
              align_layers=2, deadline=110.0, threads=1)
 
@@ -352,6 +356,31 @@ class Bench:
         if "bound_tokens_per_s" in bound:
             rec["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
 
+    def sec_text_batch(self, rec: dict) -> None:
+        from transformers import BatchFeature
+
+        from nexus_o.inference import text as text_inference
+
+        text = self.config.vl_config.text_config
+        processor = StubProcessor(text.eos_token_id, text.pad_token_id or text.eos_token_id)
+        n = self.args.new_tokens
+        rec["path"] = "nexus_o.inference.text.generate_from_inputs on a batch (ReplyDecoder.batch_steps on CUDA)"
+        rec["batches"] = {}
+        for rows in [int(b) for b in self.args.decode_batches.split(",") if b]:
+            inputs, info = self.inputs(batch=rows)
+            feature = BatchFeature(inputs)
+
+            def run(tokens: int):
+                return text_inference.generate_from_inputs(self.model, processor, feature, tokens,
+                                                           min_new_tokens=tokens)
+
+            run(2)  # capture this batch size's graph
+            ttft, rate = self.decode_rate(run, n)
+            rec["batches"][str(rows)] = {"ttft_ms": 1e3 * ttft, "tokens_per_s": rows * rate,
+                                         "tokens_per_s_per_row": rate}
+            self.save()
+            self.free()
+
     def sec_compile(self, rec: dict) -> None:
         inputs, info = self.inputs()
         n = self.args.new_tokens
@@ -525,7 +554,9 @@ class Bench:
                "hf_generate_decode_tokens_per_s": text.get("decode_tokens_per_s"),
                "hf_generate_decode_fraction_of_bound": text.get("decode_fraction_of_bound"),
                "project_decode_first_call_s": project.get("first_call_s"),
-               "hf_static_compiled_decode_tokens_per_s": compiled.get("decode_tokens_per_s")}
+               "hf_static_compiled_decode_tokens_per_s": compiled.get("decode_tokens_per_s"),
+               "batched_decode_tokens_per_s": {b: r["tokens_per_s"] for b, r in
+                                               s.get("text_batch", {}).get("batches", {}).items()}}
         variants = {**s.get("train", {}).get("variants", {}), **s.get("train_compiled", {}).get("variants", {})}
         ok = {k: v for k, v in variants.items() if v.get("status") == "ok"}
         best = "baseline" if "baseline" in ok else next(iter(ok), None)
@@ -566,6 +597,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--image-size", type=int, default=448)
     p.add_argument("--audio-seconds", type=float, default=10.0)
     p.add_argument("--new-tokens", type=int, default=256)
+    p.add_argument("--decode-batches", default="4,8", help="batch sizes of the text_batch section")
     p.add_argument("--train-batch", type=int, default=4)
     p.add_argument("--train-seq", type=int, default=2048)
     p.add_argument("--train-warmup", type=int, default=1)

@@ -20,6 +20,8 @@ def serve(
     max_image_pixels: Optional[int] = typer.Option(None, help="Largest image, width*height (default 20M)."),
     max_media_parts: Optional[int] = typer.Option(None, help="Media parts per request (default 8)."),
     max_queue: Optional[int] = typer.Option(None, help="Requests waiting for the model before 429 (default 16)."),
+    max_batch: Optional[int] = typer.Option(None, help="Text requests waiting together decode as one batch of at "
+                                                       "most this many (default 8; 1: one at a time)."),
     max_queue_wait: Optional[float] = typer.Option(None, help="Seconds a request may wait for the model before "
                                                               "503 (default 60)."),
     timeout: Optional[float] = typer.Option(None, help="Seconds per request before 504 (default 120)."),
@@ -40,7 +42,7 @@ def serve(
             config, model_name=model_name or Path(model).name, allow_local_media=allow_local_media,
             max_body_bytes=int(max_body_mb * 1024 * 1024) if max_body_mb else None,
             max_audio_seconds=max_audio_seconds, max_image_pixels=max_image_pixels, max_media_parts=max_media_parts,
-            max_queue=max_queue, max_queue_wait=max_queue_wait, request_timeout=timeout,
+            max_queue=max_queue, max_batch=max_batch, max_queue_wait=max_queue_wait, request_timeout=timeout,
             max_prompt_tokens=max_prompt_tokens, max_tokens=max_tokens, max_speech_seconds=max_speech_seconds,
             demo_examples=examples)
         run_server(model, settings, host=host, port=port,

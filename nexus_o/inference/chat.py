@@ -14,6 +14,10 @@ Before any model work the prompt is checked against the LLM's context (and an op
 `ContextLengthError`, a ValueError naming both numbers. A `CancelToken` passed to `chat` stops
 the reply at the next decoding step, text or speech, and raises `Cancelled`; closing a stream
 stops it too.
+
+`chat_batch` writes text replies to several conversations at once: their prompts decode as one
+left-padded batch (`ReplyDecoder.batch_steps`), which reads the LLM's weights once a step for all
+of them (the server batches text requests that arrive together through it).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from nexus_o.inference.speech_stream import AudioRenderer, FrameChunker
 from nexus_o.inference.text import prepare_inputs
 from nexus_o.models.sampling import SamplingConfig
 from nexus_o.models.speech_decoder import undelay
+from nexus_o.processing.batching import join_rows
 
 VOICES = ("default",)  # the speech decoder speaks in the one voice it was trained on
 
@@ -203,6 +208,32 @@ class OmniChat:
             reply.audio = self.codec.decode(reply.codes[None].to(self.model.device))[0, 0].float().cpu().numpy()
             reply.sample_rate = self.codec.sample_rate
         return reply
+
+    def chat_batch(self, prompts: Sequence[list[dict] | dict | PreparedPrompt],
+                   cancels: Sequence[CancelToken | None] | None = None) -> Iterator[tuple[int, ChatChunk | None]]:
+        """Text replies to several conversations decoded together (one LLM step serves them all).
+
+        Yields (index, ChatChunk) text pieces as they are written, and (index, None) once the
+        reply at `index` is complete; replies end independently. cancels: one token per prompt
+        (None: not cancellable); a cancelled prompt stops getting pieces and the others go on.
+        Each prompt keeps its own budget (`PreparedPrompt.max_new_tokens`).
+        """
+        prepared = [p if isinstance(p, PreparedPrompt) else self.prepare(p) for p in prompts]
+        if not prepared:
+            return
+        inputs = join_rows([p.inputs for p in prepared], self.processor.tokenizer.pad_token_id)
+        pieces = [TextPieces(self.processor.tokenizer) for _ in prepared]
+        steps = self.replies.batch_steps(inputs, [p.max_new_tokens for p in prepared], row_cancels=cancels,
+                                         min_new_tokens=self.min_reply_tokens, conditions=False)
+        for step in steps:
+            for index, item in enumerate(step):
+                if item is None:
+                    continue
+                piece = "" if item.empty else pieces[index].push(item.token)
+                if piece:
+                    yield index, ChatChunk(text=piece)
+                if item.last:
+                    yield index, None
 
     def speak(self, messages: list[dict] | dict, text: str, base_dir: str | Path | None = None) -> ChatReply:
         """Speech for a given reply `text` to `messages` (text-to-speech: the reply is not generated)."""

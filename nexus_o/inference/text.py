@@ -83,19 +83,23 @@ def generate_from_inputs(model, processor, inputs: BatchFeature, max_new_tokens:
                          cancel: CancelToken | None = None, **generate_kwargs: Any) -> list[str]:
     """Greedy (by default) replies to prepared inputs (`prepare_inputs`): one stripped string a row.
 
-    On CUDA a single greedy reply decodes through `ReplyDecoder` (static cache, the step replayed
-    as a CUDA graph); anything else through transformers' `generate`. With `cancel`, decoding
-    stops at the step after it is cancelled and `Cancelled` is raised.
+    On CUDA greedy replies decode through `ReplyDecoder` (static cache, the step replayed as a
+    CUDA graph, all rows of the batch together); anything else through transformers'
+    `generate`. With `cancel`, decoding stops at the step after it is cancelled and `Cancelled`
+    is raised.
     """
     inputs = inputs.to(model.device)
     generate_kwargs.setdefault("do_sample", False)
     eos = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
     greedy_only = set(generate_kwargs) <= {"do_sample", "min_new_tokens"} and not generate_kwargs["do_sample"]
-    if model.device.type == "cuda" and inputs["input_ids"].shape[0] == 1 and greedy_only:
-        steps = ReplyDecoder(model, eos).steps(inputs, max_new_tokens, cancel, conditions=False,
-                                               min_new_tokens=generate_kwargs.get("min_new_tokens", 0))
-        ids = [s.token for s in steps if not s.empty]
-        return [processor.tokenizer.decode(ids, skip_special_tokens=True).strip()]
+    if model.device.type == "cuda" and greedy_only:
+        rows: list[list[int]] = [[] for _ in range(inputs["input_ids"].shape[0])]
+        for step in ReplyDecoder(model, eos).batch_steps(inputs, max_new_tokens, cancel, conditions=False,
+                                                         min_new_tokens=generate_kwargs.get("min_new_tokens", 0)):
+            for row, item in zip(rows, step):
+                if item is not None and not item.empty:
+                    row.append(item.token)
+        return [text.strip() for text in processor.batch_decode(rows, skip_special_tokens=True)]
     out = model.generate(**inputs, max_new_tokens=max_new_tokens, eos_token_id=eos,
                          pad_token_id=processor.tokenizer.pad_token_id, **cancel_criteria(cancel), **generate_kwargs)
     if cancel is not None:

@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 
 from nexus_o.serve.conversation import TranscriptStore, build_turn
 from nexus_o.bundle.omni import OmniModel
-from nexus_o.serve.engine import ChatEngine
+from nexus_o.serve.engine import ChatEngine, TurnEnd
 from nexus_o.serve.errors import ApiError, install_error_handlers
-from nexus_o.serve.queue import Job, ModelWorker, QueueFullError
+from nexus_o.serve.queue import Batchable, Job, ModelWorker, QueueFullError
 from nexus_o.serve.replies import ReplyBuilder, as_api_error
 from nexus_o.serve.demo import add_demo_routes
 from nexus_o.serve.examples import DemoExample
@@ -93,6 +93,14 @@ async def _cancel_on_disconnect(request: Request, job: Job) -> None:
             return
 
 
+def _text_batch(engine: ChatEngine):
+    """`Batchable.run` for text turns: the engine's batch, each reply's stream ending with its `TurnEnd`."""
+    def run(turns, tokens):
+        for index, piece in engine.run_batch(turns, tokens):
+            yield index, piece, isinstance(piece, TurnEnd)
+    return run
+
+
 def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
                engine: ChatEngine | None = None, demo: bool = True,
                examples: list[DemoExample] | None = None) -> FastAPI:
@@ -111,7 +119,7 @@ def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         nonlocal worker
-        worker = ModelWorker(settings.max_queue)
+        worker = ModelWorker(settings.max_queue, max_batch=settings.max_batch, batch_window=settings.batch_window)
         try:
             yield
         finally:
@@ -151,7 +159,10 @@ def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
                                 f"{settings.model_name!r}", param="model", code="model_not_found")
         turn = await run_in_threadpool(build_turn, request, engine, settings, transcripts)
         try:
-            job = worker.submit(lambda token: engine.run(turn, token), timeout=max(0.0, deadline - loop.time()))
+            # Text turns waiting together decode as one batch; a turn that speaks runs alone.
+            batch = None if turn.speak else Batchable("text", turn, _text_batch(engine))
+            job = worker.submit(lambda token: engine.run(turn, token), timeout=max(0.0, deadline - loop.time()),
+                                batch=batch)
         except QueueFullError as err:
             raise ApiError(429, f"{err}; retry later", type="rate_limit_error", code="queue_full") from None
         reply = ReplyBuilder(request, settings.model_name, transcripts)

@@ -1,4 +1,5 @@
-"""`ChatEngine`: what the server asks of a model, one turn at a time, always as a stream.
+"""`ChatEngine`: what the server asks of a model, one turn (or a batch of text turns) at a time,
+always as a stream.
 
 It wraps `OmniChat` (the library behind `OmniModel.chat`, built by `OmniModel.session`) with the
 per-request options the HTTP API has (max_tokens, speech on/off, voice) and adds what OpenAI
@@ -146,8 +147,33 @@ class ChatEngine:
                 yield TextPiece(chunk.text)
             elif chunk.audio is not None and chunk.audio.size:
                 yield AudioPiece(chunk.audio, int(chunk.sample_rate))
+        yield self._end(prompt, texts, turn.max_tokens)
+
+    def run_batch(self, turns: list[Turn], cancels: list[CancelToken]) -> Iterator[tuple[int, TextPiece | TurnEnd]]:
+        """Text-only turns decoded together: (index, TextPiece) as each reply is written, then
+        (index, TurnEnd) when it ends; `cancels[i]` stops turn i alone (the others go on)."""
+        if any(turn.speak for turn in turns):
+            raise ValueError("run_batch writes text replies only; a turn that speaks runs alone (run)")
+        chat = self.omni.session(max_new_tokens=max(turn.max_tokens for turn in turns),
+                                 max_speech_seconds=self.max_speech_seconds)
+        prompts = []
+        for turn in turns:
+            if turn.prompt is None:
+                prompts.append(chat.prepare(turn.conversation.to_dict(), max_new_tokens=turn.max_tokens))
+            else:
+                self.limits.check(turn.prompt.tokens, turn.max_tokens)
+                prompts.append(dataclasses.replace(turn.prompt, max_new_tokens=turn.max_tokens))
+        texts: list[list[str]] = [[] for _ in turns]
+        for index, chunk in chat.chat_batch(prompts, cancels):
+            if chunk is None:
+                yield index, self._end(prompts[index], texts[index], turns[index].max_tokens)
+            else:
+                texts[index].append(chunk.text)
+                yield index, TextPiece(chunk.text)
+
+    def _end(self, prompt: PreparedPrompt, texts: list[str], max_tokens: int) -> TurnEnd:
         # OmniChat streams text, not ids: count by re-tokenising the reply. Decoding can merge or
         # split byte-level pieces, so the count is capped at what generation was allowed.
-        completion = min(self.count_tokens("".join(texts)), turn.max_tokens)
-        yield TurnEnd(prompt_tokens=prompt.tokens, completion_tokens=completion,
-                      finish_reason="length" if completion >= turn.max_tokens else "stop")
+        completion = min(self.count_tokens("".join(texts)), max_tokens)
+        return TurnEnd(prompt_tokens=prompt.tokens, completion_tokens=completion,
+                       finish_reason="length" if completion >= max_tokens else "stop")

@@ -29,6 +29,10 @@ class ServeSettings(StrictModel):
     allow_local_media: a folder whose files `file://` URLs (or plain paths) may name; None
         refuses local files. http(s) URLs are always refused: the server never fetches.
     max_queue: requests waiting for the model (the one running is not counted); more: 429.
+    max_batch: text requests waiting together decode as one batch of at most this many (1: one
+        at a time); requests that speak always run alone.
+    batch_window: seconds the model waits for more text requests once it has taken one and its
+        batch is not full (adds at most this to the time to first token).
     max_queue_wait: seconds a request may wait for the model to start on it; past it: 503.
     request_timeout: seconds from arrival to the end of the reply; past it: 504 (and the model
         stops at its next step).
@@ -52,6 +56,8 @@ class ServeSettings(StrictModel):
     max_video_frames: int = Field(1800, gt=0)
     allow_local_media: Path | None = None
     max_queue: int = Field(16, ge=0)
+    max_batch: int = Field(8, ge=1)
+    batch_window: float = Field(0.005, ge=0, le=1)
     max_queue_wait: float = Field(60.0, gt=0)
     request_timeout: float = Field(120.0, gt=0)
     max_prompt_tokens: int | None = Field(None, gt=0)

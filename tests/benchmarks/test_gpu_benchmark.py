@@ -22,6 +22,7 @@ def test_cpu_smoke_run(tmp_path):
         assert isinstance(headline[key], (int, float)) and headline[key] > 0, (key, headline[key])
     assert headline["decode_path"].startswith("nexus_o.inference.text")
     assert headline["hf_generate_decode_tokens_per_s"] > 0
+    assert headline["batched_decode_tokens_per_s"]["2"] > 0  # two prompts decoded together
     results = json.loads((tmp_path / "gpu_results.json").read_text())
     assert all(s["status"] == "ok" for s in results["sections"].values()), results["sections"]
     variants = results["sections"]["train"]["variants"]

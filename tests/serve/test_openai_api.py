@@ -135,3 +135,47 @@ def test_stream_interleaves_audio_with_the_transcript(server, client, monkeypatc
             elif audio is not None and audio.data:
                 order += "a"
     assert "a" in order and order.index("a") < order.rindex("t"), order
+
+
+def test_text_requests_that_arrive_together_decode_as_one_batch(server, client, monkeypatch):
+    """Four text requests wait while a spoken reply holds the model, then run as one batch, each
+    getting the reply it gets alone (through the one-at-a-time path)."""
+    import threading
+    import time
+
+    from nexus_o.serve.engine import ChatEngine
+
+    questions = ["tell me about cats", "the sea at night?", "x", "numbers, letters and more numbers"]
+    alone = [client.chat.completions.create(model=MODEL, messages=ask(q), max_tokens=8) for q in questions]
+    gate, sizes = threading.Event(), []
+    run, run_batch = ChatEngine.run, ChatEngine.run_batch
+
+    def held_run(self, turn, cancel=None):
+        if turn.speak:
+            gate.wait(30)
+        yield from run(self, turn, cancel)
+
+    def counted_batch(self, turns, cancels):
+        sizes.append(len(turns))
+        yield from run_batch(self, turns, cancels)
+
+    monkeypatch.setattr(ChatEngine, "run", held_run)
+    monkeypatch.setattr(ChatEngine, "run_batch", counted_batch)
+    with ThreadPoolExecutor(5) as pool:
+        spoken = pool.submit(client.chat.completions.create, model=MODEL, messages=ask(),
+                             modalities=["text", "audio"], audio={"voice": "default", "format": "wav"})
+        time.sleep(0.5)  # the spoken reply holds the model
+        texts = [pool.submit(client.chat.completions.create, model=MODEL, messages=ask(q), max_tokens=8)
+                 for q in questions]
+        for _ in range(100):
+            if httpx.get(server[0].url + "/health").json()["queue"]["waiting"] == len(questions):
+                break
+            time.sleep(0.05)
+        gate.set()
+        together = [t.result() for t in texts]
+        assert spoken.result().choices[0].message.audio is not None
+    assert sizes == [len(questions)]
+    for one, batched in zip(alone, together):
+        assert batched.choices[0].message.content == one.choices[0].message.content
+        assert batched.choices[0].finish_reason == one.choices[0].finish_reason
+        assert batched.usage.completion_tokens == one.usage.completion_tokens

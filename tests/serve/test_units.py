@@ -18,7 +18,7 @@ from nexus_o.serve.audio_out import Pcm16Stream, encode_audio, output_sample_rat
 from nexus_o.serve.conversation import TranscriptStore
 from nexus_o.serve.errors import ApiError, param_path
 from nexus_o.serve.request_media import b64decode, decode_audio, decode_image, decode_video, media_bytes
-from nexus_o.serve.queue import JobCancelled, JobTimeout, ModelWorker, QueueFullError, QueueWaitTimeout
+from nexus_o.serve.queue import Batchable, JobCancelled, JobTimeout, ModelWorker, QueueFullError, QueueWaitTimeout
 from nexus_o.serve.settings import ServeSettings
 from tests.serve.conftest import mp4_bytes
 
@@ -238,6 +238,72 @@ def test_worker_bounds_queue_waits_and_cancelled_jobs_leave_at_once():
             await anext(pieces)
         assert await asyncio.to_thread(stopped.wait, 2)  # the work itself stopped at its next step
         assert [x async for x in third.items(loop.time() + 5)] == ["third"]
+        worker.close()
+
+    asyncio.run(scenario())
+
+
+def test_worker_runs_waiting_jobs_of_one_key_as_one_batch():
+    """Jobs that wait together run as one call; each gets its own items and ends on its own; a
+    job that leaves stops getting items; one that may not batch runs alone; errors reach all."""
+    async def scenario():
+        worker = ModelWorker(max_waiting=8, max_batch=3)
+        gate, entered, calls = threading.Event(), threading.Event(), []
+
+        def hold(token):
+            entered.set()
+            gate.wait(5)
+            yield "held"
+
+        def run(items, tokens):
+            calls.append(list(items))
+            for step in range(4):
+                for index, n in enumerate(items):
+                    if step < n and not tokens[index].cancelled:
+                        yield index, f"{n}:{step}", step == n - 1
+                time.sleep(0.01)
+
+        def alone(n):
+            return lambda token: iter([f"alone {n}"])
+
+        loop = asyncio.get_running_loop()
+        first = worker.submit(hold)
+        await asyncio.to_thread(entered.wait, 5)
+        jobs = [worker.submit(alone(n), batch=Batchable("text", n, run)) for n in (1, 3, 4, 2)]
+        other = worker.submit(alone(9), batch=Batchable("speech", 9, run))
+        gate.set()
+        assert [x async for x in first.items(loop.time() + 5)] == ["held"]
+        got = [[x async for x in job.items(loop.time() + 5)] for job in jobs[:3]]
+        assert got == [["1:0"], ["3:0", "3:1", "3:2"], ["4:0", "4:1", "4:2", "4:3"]]
+        assert [x async for x in jobs[3].items(loop.time() + 5)] == ["alone 2"]  # the batch was full: ran alone
+        assert [x async for x in other.items(loop.time() + 5)] == ["alone 9"]  # another key
+        assert calls == [[1, 3, 4]]
+
+        def broken(items, tokens):
+            yield 0, "one", False
+            raise ValueError("bad batch")
+
+        async def batch_of(key, sizes, runner):
+            gate.clear()
+            entered.clear()
+            held = worker.submit(hold)
+            await asyncio.to_thread(entered.wait, 5)
+            batch = [worker.submit(alone(n), batch=Batchable(key, n, runner)) for n in sizes]
+            gate.set()
+            assert [x async for x in held.items(loop.time() + 5)] == ["held"]
+            return batch
+
+        for job in await batch_of("bad", (1, 2, 3), broken):
+            with pytest.raises(ValueError, match="bad batch"):
+                [x async for x in job.items(loop.time() + 5)]
+
+        leaving, staying = await batch_of("text", (4, 4), run)
+        pieces = leaving.items(loop.time() + 5)
+        assert await anext(pieces) == "4:0"
+        leaving.cancel("client left")
+        with pytest.raises(JobCancelled):
+            await anext(pieces)
+        assert [x async for x in staying.items(loop.time() + 5)] == ["4:0", "4:1", "4:2", "4:3"]
         worker.close()
 
     asyncio.run(scenario())
