@@ -53,6 +53,11 @@ def _unit_rms(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x * torch.rsqrt(x.float().pow(2).mean(dim=-1, keepdim=True) + eps).to(x.dtype)
 
 
+def _is_packed(position_ids: torch.Tensor | None) -> bool:
+    """Whether position_ids are Qwen2.5-VL's packed layout [4, B, L] (text row + 3 M-RoPE rows)."""
+    return position_ids is not None and position_ids.ndim == 3 and position_ids.shape[0] == 4
+
+
 class NexusOPreTrainedModel(PreTrainedModel):
     config_class = NexusOConfig
     base_model_prefix = ""
@@ -231,10 +236,15 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         at each frame) is what the "pointer" alignment trains on.
         touch_all_encoders: run every encoder even when the batch lacks its modality (zero
         contribution), so ZeRO-3 / FSDP ranks seeing different modalities cannot hang.
+        Packed samples (`nexus_o.train.packing`): position_ids [4, B, L] (text positions restarting
+        at each sample, then each sample's M-RoPE rows) and no attention_mask; Qwen2.5-VL uses the
+        positions as given and masks block-diagonally (`_check_packed`).
         """
         # touch_all_encoders: every rank runs Whisper, the token embeddings, the ViT, then the LLM,
         # in that order, whatever its batch holds: FSDP and ZeRO-3 gather each block's weights as
         # it runs, so ranks that ran them in different orders would exchange mismatched shards.
+        if attention_mask is None and _is_packed(kwargs.get("position_ids")):
+            self._check_packed(kwargs)
         had_vision = kwargs.get("pixel_values") is not None or kwargs.get("pixel_values_videos") is not None
         idle = self._idle_audio_term() if touch_all_encoders and input_features is None else None
         if input_features is not None:
@@ -271,6 +281,20 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         if idle is not None and result.loss is not None:
             result.loss = result.loss + idle
         return result
+
+    def _check_packed(self, kwargs: dict) -> None:
+        """Packed inputs must run without a cache: transformers builds the block-diagonal mask from the
+        positions only when there is none (and `use_cache` defaults to on). Flash attention reads the
+        samples' boundaries from the positions only in a batch of one row; with several rows it would
+        attend across samples, so that is refused."""
+        if kwargs.get("use_cache") or kwargs.get("cache") is not None:
+            raise ValueError("packed inputs (position_ids [4, B, L], no attention_mask) cannot use a cache")
+        kwargs["use_cache"] = False
+        rows = kwargs["position_ids"].shape[1]
+        backend = self.vl.model.language_model.config._attn_implementation or ""
+        if "flash" in backend and rows > 1:
+            raise ValueError(f"{backend} finds packed samples from positions only in one row, but the batch has "
+                             f"{rows}; pack into one row (SamplePacker(row_tokens=None))")
 
     def speech_condition(self, last_hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         """What conditions the speech decoder: last hidden states [B, L, H] (+ token embeddings).

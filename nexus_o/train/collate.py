@@ -10,6 +10,9 @@ the speech decoder only.
 With `frame_rate` set (a "pointer" speech decoder) `speech_token_index` [B, T] adds the reply
 token spoken at each frame, from the targets' word timings (`nexus_o.processing.word_alignment`).
 
+With a `packer` (stages 1 and 2, `TrainConfig.pack_to`) each row is processed alone and the
+samples are packed into fewer rows with per-sample positions (`nexus_o.train.packing`).
+
 A row whose media fail to decode is recorded in the reject log and replaced by another row of
 the same batch, so a bad file never stops an epoch.
 """
@@ -27,6 +30,7 @@ from nexus_o.data.manifest import LineIssue, RejectLog
 from nexus_o.data.media_checks import load_codes
 from nexus_o.processing.media_decoding import MediaError
 from nexus_o.processing.word_alignment import token_frame_index
+from nexus_o.train.packing import SamplePacker
 
 
 def _conversation(row: Mapping[str, Any]) -> dict:
@@ -39,13 +43,18 @@ class TrainCollator:
     """`collate_fn` for the Trainer. speech=True adds the stage-3 speech targets; frame_rate
     (codec frames a second) adds their per-frame reply tokens for the "pointer" alignment;
     touch_all_encoders asks the model to run the encoders a batch does not use (distributed runs,
-    see `NexusOForConditionalGeneration.forward`)."""
+    see `NexusOForConditionalGeneration.forward`); packer packs the samples of an LLM batch."""
 
     processor: Any
     speech: bool = False
     rejects: RejectLog = field(default_factory=RejectLog)
     frame_rate: float | None = None
     touch_all_encoders: bool = False
+    packer: SamplePacker | None = None
+
+    def __post_init__(self) -> None:
+        if self.speech and self.packer is not None:
+            raise ValueError("packing is for LLM batches (stages 1 and 2); stage 3's speech targets are per row")
 
     def _codes(self, row: Mapping[str, Any]) -> np.ndarray:
         source = row.get("speech_codes_file") or row.get("speech_codes")
@@ -78,6 +87,9 @@ class TrainCollator:
         return batch
 
     def _collate(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if self.packer is not None:
+            return self.packer([dict(self.processor.apply_chat_template([_conversation(r)], add_generation_prompt=False,
+                                                                        return_labels=True)) for r in rows])
         batch = dict(self.processor.apply_chat_template([_conversation(r) for r in rows],
                                                         add_generation_prompt=False, return_labels=not self.speech,
                                                         return_reply_mask=self.speech))

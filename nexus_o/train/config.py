@@ -102,6 +102,9 @@ class TrainConfig(StrictModel):
     dataloader_workers: int = 0
     cache_audio_encoder: bool = False  # memoise a frozen audio encoder's outputs (CPU runs, many epochs)
     group_by_length: bool = False  # batches of similar length (speech frames, else text characters): less padding
+    # Stages 1-2: pack each batch's samples into rows of at most pack_to tokens, each sample with its own
+    # positions and attending to itself only (train/packing.py); flash attention: one unpadded row instead.
+    pack_to: int | None = Field(None, ge=1)
 
     @field_validator("trainable")
     @classmethod
@@ -109,6 +112,13 @@ class TrainConfig(StrictModel):
         if value is not None and len(set(value)) != len(value):
             raise ValueError(f"trainable lists a component twice: {value}")
         return value
+
+    @model_validator(mode="after")
+    def _packing_stage(self) -> "TrainConfig":
+        if self.pack_to is not None and self.stage == "stage3_speech":
+            raise ValueError("pack_to: stage 3 trains the speech decoder on each reply's own sequence and "
+                             "cannot pack; packing is for stage1_align and stage2_sft")
+        return self
 
     @property
     def trainable_components(self) -> list[str]:

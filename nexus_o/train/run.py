@@ -27,6 +27,7 @@ from nexus_o.data.manifest import RejectLog
 from nexus_o.train.collate import TrainCollator
 from nexus_o.train.components import apply_freeze, format_counts
 from nexus_o.train.config import ModelSpec, PhaseSpec, TrainConfig
+from nexus_o.train.packing import RopeGrid, SamplePacker
 from nexus_o.train.plots import plot_losses
 from nexus_o.train.trainer import (
     NexusOTrainer,
@@ -105,6 +106,15 @@ def _pointer_frame_rate(omni: OmniModel, cfg: TrainConfig) -> float | None:
     return float(omni.codec.frame_rate)
 
 
+def _packer(omni: OmniModel, cfg: TrainConfig) -> SamplePacker | None:
+    """The sample packer when `cfg.pack_to` is set (all samples in one row under flash attention), else None."""
+    if cfg.pack_to is None:
+        return None
+    flash = "flash" in (omni.model.vl.model.language_model.config._attn_implementation or "")
+    return SamplePacker(RopeGrid.from_config(omni.model.config), omni.processor.tokenizer.pad_token_id,
+                        row_tokens=None if flash else cfg.pack_to)
+
+
 def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
     """Train every phase of `cfg`; returns the folder of the final model."""
     console = console or Console()
@@ -149,7 +159,8 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
         trainer = NexusOTrainer(
             model=model, args=_training_args(cfg, phase, out), train_dataset=train, eval_dataset=evals,
             data_collator=TrainCollator(processor, speech=cfg.stage == "stage3_speech", rejects=rejects,
-                                        frame_rate=_pointer_frame_rate(omni, cfg), touch_all_encoders=touch),
+                                        frame_rate=_pointer_frame_rate(omni, cfg), touch_all_encoders=touch,
+                                        packer=_packer(omni, cfg)),
             processing_class=processor, callbacks=callbacks,
             lr_per_component=cfg.optim.lr_per_component, betas=cfg.optim.betas, lm_loss=cfg.lm_loss)
         resume = None
