@@ -32,11 +32,10 @@ from dataclasses import dataclass
 
 import torch
 
+from nexus_o.processing.batching import MEDIA_KEYS, concat_media
+
 IGNORE_INDEX = -100
 _TEXT, _IMAGE, _VIDEO = 0, 1, 2
-# Per-sample tensors whose rows are media items (or windows): concatenated in packed order.
-_MEDIA_KEYS = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
-               "input_features", "feature_lens")
 _SEQUENCE_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "labels")
 
 
@@ -129,7 +128,7 @@ class SamplePacker:
         and its media). Returns input_ids, labels, mm_token_type_ids [R, L], position_ids
         [4, R, L], the media in packed order, and no attention_mask."""
         for s in samples:
-            unknown = set(s) - set(_SEQUENCE_KEYS) - set(_MEDIA_KEYS) - {"audio_clip_ids"}
+            unknown = set(s) - set(_SEQUENCE_KEYS) - set(MEDIA_KEYS)
             if unknown:
                 raise ValueError(f"cannot pack {sorted(unknown)}: packing takes LLM inputs and labels only")
             if s["input_ids"].shape[0] != 1 or not bool(s["attention_mask"].all()):
@@ -160,16 +159,5 @@ class SamplePacker:
                 start += n
             positions[:, r, start:] = torch.arange(width - start)  # the padding: a segment of its own
         batch = {"input_ids": ids, "labels": labels, "mm_token_type_ids": types, "position_ids": positions}
-        for key in _MEDIA_KEYS:
-            parts = [samples[i][key] for i in order if samples[i].get(key) is not None]
-            if parts:
-                batch[key] = torch.cat(parts)
-        clips, offset = [], 0
-        for i in order:
-            own = samples[i].get("audio_clip_ids")
-            if own is not None and len(own):
-                clips.append(own + offset)
-                offset += int(own.max()) + 1
-        if clips:
-            batch["audio_clip_ids"] = torch.cat(clips)
+        batch.update(concat_media([samples[i] for i in order]))
         return batch
