@@ -245,6 +245,8 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         # it runs, so ranks that ran them in different orders would exchange mismatched shards.
         if attention_mask is None and _is_packed(kwargs.get("position_ids")):
             self._check_packed(kwargs)
+        if self.training:  # a training step never reads a KV cache: do not build one (the config's use_cache is on)
+            kwargs.setdefault("use_cache", False)
         had_vision = kwargs.get("pixel_values") is not None or kwargs.get("pixel_values_videos") is not None
         idle = self._idle_audio_term() if touch_all_encoders and input_features is None else None
         if input_features is not None:

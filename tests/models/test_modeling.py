@@ -150,3 +150,19 @@ def test_speech_condition_adds_token_embeddings_when_configured():
     assert torch.allclose(model.speech_condition(100 * hidden, ids), model.speech_condition(hidden, ids), atol=1e-4)
     model.add_speech_decoder(dict(TINY_DECODER, add_token_embeddings=False))
     assert torch.equal(model.speech_condition(hidden, ids), hidden)
+
+
+def test_a_training_forward_builds_no_kv_cache(tiny):
+    """The config's use_cache is on (generation wants it); a training step must not pay for one."""
+    model, processor = tiny
+    batch = processor.apply_chat_template([{"messages": [{"role": "user", "content": "hi"},
+                                                         {"role": "assistant", "content": "hello there"}]}],
+                                          return_labels=True)
+    assert model.config.vl_config.text_config.use_cache
+    try:
+        model.train()
+        assert model(**batch).cache is None
+    finally:
+        model.eval()
+    with torch.no_grad():
+        assert model(**batch).cache is not None  # eval keeps the default
