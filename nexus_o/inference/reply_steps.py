@@ -13,7 +13,8 @@ ends after it (the token drawn next is <|im_end|>, or the budget is spent). An e
 On CUDA the cache is a `StaticCache` (fixed shapes, kept and reset between replies of the same
 capacity bucket and batch size) and the decode step is captured once in a CUDA graph and replayed: one launch
 a token instead of one per kernel (`step_graph`; a capture that fails falls back to eager, with
-a warning). `compile_step=True` compiles the eager step with torch.compile instead.
+a warning). `compile_step=True` also compiles the step with torch.compile (fused elementwise
+kernels; the CUDA graph then replays those).
 
 On CUDA, prefill and decoding run with PyTorch's cuDNN attention backend switched off (flash,
 memory-efficient and math stay): with the static cache's explicit mask, cuDNN took 141 ms for
@@ -61,7 +62,8 @@ class ReplyDecoder:
     prompt (`steps`) or a batch of left-padded prompts decoded together (`batch_steps`).
 
     static_cache: a fixed-shape cache (default: on CUDA); step_graph: replay the decode step as a
-    CUDA graph (default: on CUDA with a static cache); compile_step: torch.compile the step.
+    CUDA graph (default: on CUDA with a static cache); compile_step: torch.compile the step
+    (inductor, one graph; captured in the CUDA graph where step_graph is on).
     """
 
     def __init__(self, model, eos_id: int, *, static_cache: bool | None = None, step_graph: bool | None = None,
@@ -69,14 +71,16 @@ class ReplyDecoder:
         self.model, self.eos_id = model, eos_id
         cuda = model.device.type == "cuda"
         self.static_cache = cuda if static_cache is None else static_cache
-        self.step_graph = (cuda and self.static_cache and not compile_step) if step_graph is None else step_graph
-        # Per (rows, cache length, masked), kept on the model so every chat session reuses them,
+        self.step_graph = (cuda and self.static_cache) if step_graph is None else step_graph
+        # Per (rows, cache length, masked, compiled), kept on the model so every chat session reuses them,
         # the MAX_GRAPHS used last (each holds its static cache); None: capture failed.
-        self._graphs: OrderedDict[tuple[int, int, bool], _GraphedStep | None] = \
+        self._graphs: OrderedDict[tuple[int, int, bool, bool], _GraphedStep | None] = \
             model.__dict__.setdefault("_reply_step_graphs", OrderedDict())
         language = model.vl.model.language_model
         self._language, self._head = language, model.vl.lm_head
-        self._step = torch.compile(self._forward_step, mode="reduce-overhead", dynamic=False) \
+        # Compiled: one graph (fullgraph: a break is an error), elementwise work fused by inductor;
+        # the CUDA graph (step_graph) then captures the compiled kernels, so both apply.
+        self._step = torch.compile(self._forward_step, fullgraph=True, dynamic=False) \
             if compile_step else self._forward_step
 
     def _forward_step(self, token: torch.Tensor, position: torch.Tensor, cache,
@@ -103,7 +107,7 @@ class ReplyDecoder:
             return DynamicCache(config=text), None
         if not self.step_graph:
             return StaticCache(config=text, max_cache_len=length), None
-        key = (rows, length, masked)
+        key = (rows, length, masked, self._step is not self._forward_step)
         if key in self._graphs:
             self._graphs.move_to_end(key)
         graphed = self._graphs.get(key)
@@ -112,7 +116,7 @@ class ReplyDecoder:
             return graphed.cache, graphed
         if key in self._graphs:  # capture failed before: eager on a fresh cache
             return StaticCache(config=text, max_cache_len=length), None
-        graphed = _GraphedStep(StaticCache(config=text, max_cache_len=length), self._forward_step, key)
+        graphed = _GraphedStep(StaticCache(config=text, max_cache_len=length), self._step, key)
         self._graphs[key] = graphed
         while len(self._graphs) > MAX_GRAPHS:
             self._graphs.popitem(last=False)
@@ -220,13 +224,13 @@ class _GraphedStep:
 
     The cache keeps its tensors between replies (`reset` zeroes them in place), so the graph stays
     valid; the step's token, position and mask (when prompts are padded) are copied into static
-    buffers before each replay. One graph serves one (rows, cache length, masked) key. The
+    buffers before each replay. One graph serves one (rows, cache length, masked, compiled) key. The
     first call warms up on a side stream (the warm-ups write one position past the cache's length
     and advance its length counters, which are put back), captures, then replays. If capturing
     raises, `failed` is set and the caller runs the eager step from then on.
     """
 
-    def __init__(self, cache, forward_step, key: tuple[int, int, bool]):
+    def __init__(self, cache, forward_step, key: tuple[int, int, bool, bool]):
         self.cache, self.forward_step, self.key = cache, forward_step, key
         self.length = cache.layers[0].max_cache_len
         self.graph: torch.cuda.CUDAGraph | None = None

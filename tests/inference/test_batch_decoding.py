@@ -84,3 +84,24 @@ def test_generate_text_batches_equal_single_replies(omni):
     together = generate_text(model, processor, conversations, max_new_tokens=6, min_new_tokens=6)
     alone = [generate_text(model, processor, c, max_new_tokens=6, min_new_tokens=6)[0] for c in conversations]
     assert together == alone
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_the_decode_step_compiles_as_one_graph(omni, rows):
+    """`compile_step` compiles the step with fullgraph=True: dynamo must see one graph, no break,
+    with the static cache, with and without a mask (the batch's padding)."""
+    from transformers import StaticCache
+
+    model = omni.model
+    decoder = ReplyDecoder(model, 0, static_cache=True)
+    cache = StaticCache(config=model.config.vl_config.text_config, max_cache_len=512)
+    prompts = _prompts(omni, media=False)[:rows]
+    batch = join_rows(prompts, omni.processor.tokenizer.pad_token_id)
+    mask = None if rows == 1 else torch.ones(rows, 512, dtype=torch.long)
+    with torch.inference_mode():
+        model.vl.model.rope_deltas = None
+        out = model(**batch, cache=cache, use_cache=True, logits_to_keep=1)
+        token = out.logits[:, -1].argmax(-1, keepdim=True)
+        position = torch.full((3, rows, 1), batch["input_ids"].shape[1])
+        explained = torch._dynamo.explain(decoder._forward_step)(token, position, cache, mask)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
