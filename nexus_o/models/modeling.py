@@ -174,7 +174,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                 raise ValueError(f"audio_clip_ids must number windows' clips consecutively from 0, got "
                                  f"{audio_clip_ids.tolist()}")
             clips[-1].append(valid[w])
-        return torch.cat([self.audio_adapter(torch.cat(frames)) for frames in clips])
+        return self.audio_adapter([torch.cat(frames) for frames in clips])  # one call for all clips
 
     def enable_audio_encoder_cache(self, enabled: bool = True) -> None:
         """Memoise the outputs of a frozen audio encoder per window (keyed by its features).
@@ -232,10 +232,11 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         touch_all_encoders: run every encoder even when the batch lacks its modality (zero
         contribution), so ZeRO-3 / FSDP ranks seeing different modalities cannot hang.
         """
-        # touch_all_encoders: every rank runs Whisper, the token embeddings, the ViT, then the LLM,
-        # in that order, whatever its batch holds: FSDP and ZeRO-3 gather each block's weights as
-        # it runs, so ranks that ran them in different orders would exchange mismatched shards.
-        had_vision = kwargs.get("pixel_values") is not None or kwargs.get("pixel_values_videos") is not None
+        # touch_all_encoders: every rank calls Whisper, the token embeddings, the ViT, then
+        # Qwen2.5-VL (LLM, LM head), each once and in that order, whatever its batch holds. FSDP and
+        # ZeRO-3 gather each block's weights as it runs, so ranks that ran them in different orders
+        # would exchange mismatched shards; ZeRO-3 moreover records the module order of one step,
+        # requires it to be the same on every rank, and prefetches the next steps by it.
         idle = self._idle_audio_term() if touch_all_encoders and input_features is None else None
         if input_features is not None:
             if input_ids is None:
@@ -248,9 +249,10 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             raise ValueError("the input holds audio placeholder tokens but no input_features were given")
         elif touch_all_encoders and inputs_embeds is None and input_ids is not None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
-        if touch_all_encoders and not had_vision:
-            vision = self._idle_vision_term()
-            idle = vision if idle is None else idle + vision
+        if touch_all_encoders:
+            inputs_embeds, vision = self._embed_vision_once(input_ids, inputs_embeds, kwargs)
+            if vision is not None:
+                idle = vision if idle is None else idle + vision
         want_speech = speech_codes is not None
         if want_speech:
             if self.speech_decoder is None:
@@ -297,9 +299,43 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         dim = vision.in_channels * vision.temporal_patch_size * vision.patch_size ** 2
         weight = self.audio_adapter.linear_1.weight
         grid = torch.tensor([[1, merge, merge]], device=weight.device)
-        pixels = weight.new_zeros(merge * merge, dim)
-        feats = self.vl.model.get_image_features(pixels, grid, return_dict=True).pooler_output
-        return 0.0 * sum(f.sum() for f in feats)
+        pixels = weight.new_zeros(merge * merge, dim).type(self.vl.model.visual.dtype)
+        return 0.0 * self.vl.model.visual(pixels, grid_thw=grid).pooler_output.sum()
+
+    def _embed_vision_once(self, input_ids: torch.Tensor | None, embeds: torch.Tensor,
+                           kwargs: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Image and video features in one call of the vision tower, scattered into `embeds` [B, L, H].
+
+        For touch_all_encoders (see `forward`). Qwen2.5-VL calls the tower inside its own forward
+        (after its outer modules), once for images and again for videos, so ranks holding an image,
+        a video or neither would call modules in different orders or counts. Here every rank calls
+        it once, before `self.vl`: on all patches (pixel_values [P, C*tp*p*p], then
+        pixel_values_videos, with their grids [N, 3]), or on a blank merge block when the batch has
+        none. Pixel values leave `kwargs` (the grids stay: they place M-RoPE positions).
+        Returns (embeds with the features in, the blank block's 0 x term or None).
+        """
+        visual, config = self.vl.model.visual, self.vl.config
+        parts = []  # (placeholder token id, pixels, grids)
+        for key, grid_key, token in (("pixel_values", "image_grid_thw", config.image_token_id),
+                                     ("pixel_values_videos", "video_grid_thw", config.video_token_id)):
+            pixels = kwargs.pop(key, None)
+            if pixels is not None:
+                parts.append((token, pixels, kwargs[grid_key]))
+        if not parts:
+            return embeds, self._idle_vision_term()
+        if input_ids is None:
+            raise ValueError("images and videos need input_ids (to find their placeholders)")
+        grids = torch.cat([grid for _, _, grid in parts])
+        pixels = torch.cat([p for _, p, _ in parts]).type(visual.dtype)
+        features = visual(pixels, grid_thw=grids).pooler_output.to(embeds.device, embeds.dtype)  # [tokens, H]
+        sizes = [int(grid.prod(-1).sum()) // visual.spatial_merge_size ** 2 for _, _, grid in parts]
+        for (token, _, _), feats in zip(parts, features.split(sizes)):
+            mask = input_ids == token
+            if int(mask.sum()) != feats.shape[0]:
+                raise ValueError(f"the input holds {int(mask.sum())} placeholders of token {token} but its "
+                                 f"media give {feats.shape[0]} features")
+            embeds = embeds.masked_scatter(mask.unsqueeze(-1), feats)
+        return embeds, None
 
     # -- generation ---------------------------------------------------------------------------
     @torch.no_grad()

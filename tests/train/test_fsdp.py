@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.train.conftest import write_mixed_manifest
+
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = r'''
 import hashlib, json, os, sys
@@ -56,21 +58,6 @@ app(sys.argv[1:], standalone_mode=True)
 '''
 
 
-def _mixed_manifest(tmp_path: Path, tiny_world) -> Path:
-    """Alternating audio-only and image-only rows: with batch 1 the ranks hold different modalities."""
-    base = tiny_world["asr"].parent
-    rows = []
-    for a, v in zip(tiny_world["asr"].read_text().splitlines(), tiny_world["vqa"].read_text().splitlines()):
-        for line in (a, v):
-            row = json.loads(line)
-            for key in ("audios", "images"):
-                row[key] = [str(base / p) for p in row.get(key, [])]
-            rows.append(json.dumps(row))
-    path = tmp_path / "mixed.jsonl"
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
 def _run(tmp_path: Path, name: str, manifest: Path, *overrides: str, port: int) -> Path:
     out = tmp_path / name
     cfg = {"stage": "stage2_sft", "model": {"preset": "tiny"}, "output_dir": str(out),
@@ -100,7 +87,7 @@ def _losses(out: Path) -> list[float]:
 
 
 def test_fsdp2_two_processes_agree_and_resume(tmp_path, tiny_world):
-    manifest = _mixed_manifest(tmp_path, tiny_world)
+    manifest = write_mixed_manifest(tmp_path, tiny_world)
     whole = _run(tmp_path, "whole", manifest, port=29541)
     ranks = _ranks(whole)
     assert all(r["sharded"] for r in ranks), "FSDP2 did not shard the parameters"
