@@ -17,7 +17,7 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
              clip per row; one variant per training change, each measured alone:
                frozen_backward  encoders' blocks run backward (transformers' input-grad hooks)
                baseline         the project's default: frozen encoders run forward only
-               chunked_ce       + LM loss without full-vocabulary fp32 logits (train/losses.py)
+               chunked_ce       + LM loss without full-vocabulary fp32 logits (models/lm_loss.py)
                liger_ce         the same with liger-kernel's Triton kernel (CUDA, if installed)
                selective_ckpt   + checkpoint every 2nd decoder block only
                amp_fp32_master  fp32 weights + bf16 autocast (what Trainer's bf16=True does)
@@ -440,7 +440,7 @@ class Bench:
         from transformers import PreTrainedModel
 
         from nexus_o.train.components import apply_freeze, param_groups
-        from nexus_o.train.losses import linear_cross_entropy
+        from nexus_o.models.lm_loss import linear_cross_entropy
 
         model, args = self.model, self.args
         apply_freeze(model, trainable)

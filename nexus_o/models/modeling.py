@@ -24,10 +24,14 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from nexus_o.models.adapter import AudioAdapter
 from nexus_o.models.configuration import NexusOConfig, strict_subconfig
+from nexus_o.models.lm_loss import LMHead
 from nexus_o.models.speech_decoder import SpeechDecoder
 from nexus_o.models.vision_attention import use_single_call_attention
 from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
 from nexus_o.processing.audio_encoding import encoder_frames
+
+
+LM_LOSSES = ("hf", "chunked", "liger")
 
 
 @dataclass
@@ -107,6 +111,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         super().__init__(config)
         self.vl = Qwen2_5_VLForConditionalGeneration(config.vl_config)
         use_single_call_attention(self.vl.model.visual)  # one attention call per layer, not one per window
+        self.vl.lm_head = LMHead.wrap(self.vl.lm_head)  # the same weight; can also give the LM loss
         self.audio_encoder = WhisperEncoder(config.audio_config)
         ad = config.adapter_config
         self.audio_adapter = AudioAdapter(
@@ -130,6 +135,8 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
     def resize_token_embeddings(self, *args, **kwargs):
         """Resize the LLM's embeddings and keep `config.vl_config` in step."""
         out = self.vl.resize_token_embeddings(*args, **kwargs)
+        if not isinstance(self.vl.lm_head, LMHead):  # transformers makes a new nn.Linear
+            self.vl.lm_head = LMHead.wrap(self.vl.lm_head)
         self.config.vl_config.text_config.vocab_size = self.vl.config.text_config.vocab_size
         return out
 
@@ -219,7 +226,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                 audio_clip_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
                 speech_codes: torch.Tensor | None = None, speech_code_lengths: torch.Tensor | None = None,
                 speech_text_mask: torch.Tensor | None = None, speech_token_index: torch.Tensor | None = None,
-                touch_all_encoders: bool = False, **kwargs) -> NexusOOutput:
+                touch_all_encoders: bool = False, lm_loss: str = "hf", **kwargs) -> NexusOOutput:
         """Forward pass.
 
         input_ids [B, L], attention_mask [B, L]; audio as in `encode_audio`; every other keyword
@@ -231,7 +238,12 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         at each frame) is what the "pointer" alignment trains on.
         touch_all_encoders: run every encoder even when the batch lacks its modality (zero
         contribution), so ZeRO-3 / FSDP ranks seeing different modalities cannot hang.
+        lm_loss (with labels): "hf", Qwen2.5-VL's loss on full fp32 logits; "chunked" or "liger",
+        the LM head's `linear_cross_entropy` (no logits: `logits` is None), computed in the head's
+        forward so that FSDP2 and ZeRO-3 hold its weight whole (`nexus_o.models.lm_loss`).
         """
+        if lm_loss not in LM_LOSSES:
+            raise ValueError(f"lm_loss must be one of {LM_LOSSES}, got {lm_loss!r}")
         # touch_all_encoders: every rank calls Whisper, the token embeddings, the ViT, then
         # Qwen2.5-VL (LLM, LM head), each once and in that order, whatever its batch holds. FSDP and
         # ZeRO-3 gather each block's weights as it runs, so ranks that ran them in different orders
@@ -260,9 +272,17 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             if speech_text_mask is None:
                 raise ValueError("speech_codes need speech_text_mask (the reply tokens to speak)")
             kwargs["output_hidden_states"] = True
-        out = self.vl(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
-        result = NexusOOutput(loss=out.loss, logits=out.logits, lm_loss=out.loss, cache=out.cache,
-                              hidden_states=out.hidden_states)
+        labels = kwargs.pop("labels", None) if lm_loss != "hf" else None
+        if labels is not None:  # the LLM without its head, then the head's loss (no logits)
+            num_items = kwargs.pop("num_items_in_batch", None)
+            kwargs.pop("logits_to_keep", None)
+            out = self.vl.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                                **kwargs)
+            loss, logits = self.vl.lm_head(out.last_hidden_state, labels, num_items, impl=lm_loss), None
+        else:
+            out = self.vl(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+            loss, logits = out.loss, out.logits
+        result = NexusOOutput(loss=loss, logits=logits, lm_loss=loss, cache=out.cache, hidden_states=out.hidden_states)
         if want_speech:
             condition = self.speech_condition(out.hidden_states[-1], input_ids)
             speech = self.speech_decoder(condition, speech_text_mask, speech_codes, speech_code_lengths,
