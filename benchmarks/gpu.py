@@ -17,7 +17,7 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
              clip per row; one variant per training change, each measured alone:
                frozen_backward  encoders' blocks run backward (transformers' input-grad hooks)
                baseline         the project's default: frozen encoders run forward only
-               chunked_ce       + LM loss without full-vocabulary fp32 logits (train/losses.py)
+               chunked_ce       + LM loss without full-vocabulary fp32 logits (models/lm_loss.py)
                liger_ce         the same with liger-kernel's Triton kernel (CUDA, if installed)
                selective_ckpt   + checkpoint every 2nd decoder block only
                amp_fp32_master  fp32 weights + bf16 autocast (what Trainer's bf16=True does)
@@ -30,7 +30,8 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
              over all rows and per row, for each B of --decode-batches
   compile    transformers `generate` with a static cache (compiled decode step on CUDA)
   train_compiled  the chunked_ce step with every LLM decoder layer torch.compile'd (regional
-             compilation; its first steps pay the compile, excluded as warm-up)
+             compilation; its first steps pay the compile, excluded as warm-up), 0 graph breaks
+             (tests/models/test_compiled_layer.py; the dynamo setting it needs: COMPILE_CONFIG)
 The last three may compile (torch.compile, CUDA graphs), so they run last.
 
 MFU = model FLOPs per step / step time / peak, with model FLOPs =
@@ -76,6 +77,12 @@ CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "align": 45, "text_pro
         "compile": 150, "train_compiled": 150}
 VARIANTS = ("frozen_backward", "baseline", "chunked_ce", "liger_ce", "selective_ckpt", "amp_fp32_master")
 COMPILED_VARIANT = "compiled_layers"  # chunked_ce with every LLM decoder layer torch.compile'd
+# Inside a checkpointed layer dynamo refuses any side effect, and the `kernels` package (where
+# installed) wraps Qwen2.5-VL's attention forward in one that sets and then resets a global
+# (kernels/_internals/layer/layer.py `use_kernelized_func`): a graph break that left the whole
+# layer eager. The side effect is undone within the same forward, so not replaying it when the
+# backward recomputes the layer is safe.
+COMPILE_CONFIG = {"skip_fwd_side_effects_in_bwd_under_checkpoint": True}
 SMALL = dict(matmul_n=512, copy_mib=64, text_tokens=32, image_size=112, audio_seconds=2.0, new_tokens=48,
              decode_batches="2",
              train_batch=2, train_seq=256, train_warmup=1, train_steps=2, align_n=256, align_d=32,
@@ -469,7 +476,6 @@ class Bench:
         from transformers import PreTrainedModel
 
         from nexus_o.train.components import apply_freeze, param_groups
-        from nexus_o.train.losses import linear_cross_entropy
 
         model, args = self.model, self.args
         apply_freeze(model, trainable)
@@ -512,19 +518,19 @@ class Bench:
         batch = dict(batch)
         labels = batch.pop("labels")
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp)
+        compile_config = torch._dynamo.config.patch(COMPILE_CONFIG if name == COMPILED_VARIANT else {})
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
         times, losses = [], []
         for _ in range(args.train_warmup + args.train_steps):
             self.sync()
             start = time.perf_counter()
-            with autocast:
-                if chunked:
-                    out = model(**batch, use_cache=False, output_hidden_states=True, logits_to_keep=1)
-                    loss = linear_cross_entropy(out.hidden_states[-1], model.vl.lm_head.weight, labels, impl=impl)
-                else:
-                    out = model(**batch, labels=labels, use_cache=False)
-                    loss = out.loss
+            # the chunked loss as training computes it, in the LM head's forward: no hidden states
+            # asked for (that would install transformers' output-capture hooks on every layer,
+            # whose ContextVar read breaks a compiled layer's graph)
+            with autocast, compile_config:
+                out = model(**batch, labels=labels, use_cache=False, lm_loss=impl if chunked else "hf")
+                loss = out.loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

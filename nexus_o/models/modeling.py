@@ -24,10 +24,14 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from nexus_o.models.adapter import AudioAdapter
 from nexus_o.models.configuration import NexusOConfig, strict_subconfig
+from nexus_o.models.lm_loss import LMHead
 from nexus_o.models.speech_decoder import SpeechDecoder
 from nexus_o.models.vision_attention import use_single_call_attention
 from nexus_o.models.speech_decoder_config import SpeechDecoderConfig
 from nexus_o.processing.audio_encoding import encoder_frames
+
+
+LM_LOSSES = ("hf", "chunked", "liger")
 
 
 @dataclass
@@ -112,6 +116,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         super().__init__(config)
         self.vl = Qwen2_5_VLForConditionalGeneration(config.vl_config)
         use_single_call_attention(self.vl.model.visual)  # one attention call per layer, not one per window
+        self.vl.lm_head = LMHead.wrap(self.vl.lm_head)  # the same weight; can also give the LM loss
         self.audio_encoder = WhisperEncoder(config.audio_config)
         ad = config.adapter_config
         self.audio_adapter = AudioAdapter(
@@ -135,6 +140,8 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
     def resize_token_embeddings(self, *args, **kwargs):
         """Resize the LLM's embeddings and keep `config.vl_config` in step."""
         out = self.vl.resize_token_embeddings(*args, **kwargs)
+        if not isinstance(self.vl.lm_head, LMHead):  # transformers makes a new nn.Linear
+            self.vl.lm_head = LMHead.wrap(self.vl.lm_head)
         self.config.vl_config.text_config.vocab_size = self.vl.config.text_config.vocab_size
         return out
 
@@ -179,7 +186,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                 raise ValueError(f"audio_clip_ids must number windows' clips consecutively from 0, got "
                                  f"{audio_clip_ids.tolist()}")
             clips[-1].append(valid[w])
-        return torch.cat([self.audio_adapter(torch.cat(frames)) for frames in clips])
+        return self.audio_adapter([torch.cat(frames) for frames in clips])  # one call for all clips
 
     def enable_audio_encoder_cache(self, enabled: bool = True) -> None:
         """Memoise the outputs of a frozen audio encoder per window (keyed by its features).
@@ -224,7 +231,7 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
                 audio_clip_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
                 speech_codes: torch.Tensor | None = None, speech_code_lengths: torch.Tensor | None = None,
                 speech_text_mask: torch.Tensor | None = None, speech_token_index: torch.Tensor | None = None,
-                touch_all_encoders: bool = False, **kwargs) -> NexusOOutput:
+                touch_all_encoders: bool = False, lm_loss: str = "hf", **kwargs) -> NexusOOutput:
         """Forward pass.
 
         input_ids [B, L], attention_mask [B, L]; audio as in `encode_audio`; every other keyword
@@ -239,15 +246,21 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         Packed samples (`nexus_o.train.packing`): position_ids [4, B, L] (text positions restarting
         at each sample, then each sample's M-RoPE rows) and no attention_mask; Qwen2.5-VL uses the
         positions as given and masks block-diagonally (`_check_packed`).
+        lm_loss (with labels): "hf", Qwen2.5-VL's loss on full fp32 logits; "chunked" or "liger",
+        the LM head's `linear_cross_entropy` (no logits: `logits` is None), computed in the head's
+        forward so that FSDP2 and ZeRO-3 hold its weight whole (`nexus_o.models.lm_loss`).
         """
-        # touch_all_encoders: every rank runs Whisper, the token embeddings, the ViT, then the LLM,
-        # in that order, whatever its batch holds: FSDP and ZeRO-3 gather each block's weights as
-        # it runs, so ranks that ran them in different orders would exchange mismatched shards.
+        if lm_loss not in LM_LOSSES:
+            raise ValueError(f"lm_loss must be one of {LM_LOSSES}, got {lm_loss!r}")
         if attention_mask is None and _is_packed(kwargs.get("position_ids")):
             self._check_packed(kwargs)
         if self.training:  # a training step never reads a KV cache: do not build one (the config's use_cache is on)
             kwargs.setdefault("use_cache", False)
-        had_vision = kwargs.get("pixel_values") is not None or kwargs.get("pixel_values_videos") is not None
+        # touch_all_encoders: every rank calls Whisper, the token embeddings, the ViT, then
+        # Qwen2.5-VL (LLM, LM head), each once and in that order, whatever its batch holds. FSDP and
+        # ZeRO-3 gather each block's weights as it runs, so ranks that ran them in different orders
+        # would exchange mismatched shards; ZeRO-3 moreover records the module order of one step,
+        # requires it to be the same on every rank, and prefetches the next steps by it.
         idle = self._idle_audio_term() if touch_all_encoders and input_features is None else None
         if input_features is not None:
             if input_ids is None:
@@ -260,9 +273,10 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             raise ValueError("the input holds audio placeholder tokens but no input_features were given")
         elif touch_all_encoders and inputs_embeds is None and input_ids is not None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
-        if touch_all_encoders and not had_vision:
-            vision = self._idle_vision_term()
-            idle = vision if idle is None else idle + vision
+        if touch_all_encoders:
+            inputs_embeds, vision = self._embed_vision_once(input_ids, inputs_embeds, kwargs)
+            if vision is not None:
+                idle = vision if idle is None else idle + vision
         want_speech = speech_codes is not None
         if want_speech:
             if self.speech_decoder is None:
@@ -270,9 +284,17 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
             if speech_text_mask is None:
                 raise ValueError("speech_codes need speech_text_mask (the reply tokens to speak)")
             kwargs["output_hidden_states"] = True
-        out = self.vl(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
-        result = NexusOOutput(loss=out.loss, logits=out.logits, lm_loss=out.loss, cache=out.cache,
-                              hidden_states=out.hidden_states)
+        labels = kwargs.pop("labels", None) if lm_loss != "hf" else None
+        if labels is not None:  # the LLM without its head, then the head's loss (no logits)
+            num_items = kwargs.pop("num_items_in_batch", None)
+            kwargs.pop("logits_to_keep", None)
+            out = self.vl.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                                **kwargs)
+            loss, logits = self.vl.lm_head(out.last_hidden_state, labels, num_items, impl=lm_loss), None
+        else:
+            out = self.vl(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+            loss, logits = out.loss, out.logits
+        result = NexusOOutput(loss=loss, logits=logits, lm_loss=loss, cache=out.cache, hidden_states=out.hidden_states)
         if want_speech:
             condition = self.speech_condition(out.hidden_states[-1], input_ids)
             speech = self.speech_decoder(condition, speech_text_mask, speech_codes, speech_code_lengths,
@@ -323,9 +345,43 @@ class NexusOForConditionalGeneration(NexusOPreTrainedModel):
         dim = vision.in_channels * vision.temporal_patch_size * vision.patch_size ** 2
         weight = self.audio_adapter.linear_1.weight
         grid = torch.tensor([[1, merge, merge]], device=weight.device)
-        pixels = weight.new_zeros(merge * merge, dim)
-        feats = self.vl.model.get_image_features(pixels, grid, return_dict=True).pooler_output
-        return 0.0 * sum(f.sum() for f in feats)
+        pixels = weight.new_zeros(merge * merge, dim).type(self.vl.model.visual.dtype)
+        return 0.0 * self.vl.model.visual(pixels, grid_thw=grid).pooler_output.sum()
+
+    def _embed_vision_once(self, input_ids: torch.Tensor | None, embeds: torch.Tensor,
+                           kwargs: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Image and video features in one call of the vision tower, scattered into `embeds` [B, L, H].
+
+        For touch_all_encoders (see `forward`). Qwen2.5-VL calls the tower inside its own forward
+        (after its outer modules), once for images and again for videos, so ranks holding an image,
+        a video or neither would call modules in different orders or counts. Here every rank calls
+        it once, before `self.vl`: on all patches (pixel_values [P, C*tp*p*p], then
+        pixel_values_videos, with their grids [N, 3]), or on a blank merge block when the batch has
+        none. Pixel values leave `kwargs` (the grids stay: they place M-RoPE positions).
+        Returns (embeds with the features in, the blank block's 0 x term or None).
+        """
+        visual, config = self.vl.model.visual, self.vl.config
+        parts = []  # (placeholder token id, pixels, grids)
+        for key, grid_key, token in (("pixel_values", "image_grid_thw", config.image_token_id),
+                                     ("pixel_values_videos", "video_grid_thw", config.video_token_id)):
+            pixels = kwargs.pop(key, None)
+            if pixels is not None:
+                parts.append((token, pixels, kwargs[grid_key]))
+        if not parts:
+            return embeds, self._idle_vision_term()
+        if input_ids is None:
+            raise ValueError("images and videos need input_ids (to find their placeholders)")
+        grids = torch.cat([grid for _, _, grid in parts])
+        pixels = torch.cat([p for _, p, _ in parts]).type(visual.dtype)
+        features = visual(pixels, grid_thw=grids).pooler_output.to(embeds.device, embeds.dtype)  # [tokens, H]
+        sizes = [int(grid.prod(-1).sum()) // visual.spatial_merge_size ** 2 for _, _, grid in parts]
+        for (token, _, _), feats in zip(parts, features.split(sizes)):
+            mask = input_ids == token
+            if int(mask.sum()) != feats.shape[0]:
+                raise ValueError(f"the input holds {int(mask.sum())} placeholders of token {token} but its "
+                                 f"media give {feats.shape[0]} features")
+            embeds = embeds.masked_scatter(mask.unsqueeze(-1), feats)
+        return embeds, None
 
     # -- generation ---------------------------------------------------------------------------
     @torch.no_grad()

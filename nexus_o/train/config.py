@@ -85,7 +85,7 @@ class TrainConfig(StrictModel):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     gradient_checkpointing: bool = False
     checkpoint_every_n_layers: int = Field(1, ge=1)  # selective checkpointing: only every n-th block recomputes
-    lm_loss: Literal["hf", "chunked", "liger"] = "hf"  # chunked/liger: no full-vocabulary fp32 logits (train/losses.py)
+    lm_loss: Literal["hf", "chunked", "liger"] = "hf"  # chunked/liger: no full-vocabulary fp32 logits (models/lm_loss.py)
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"] | None = None
     seed: int = 0
     save_steps: int = Field(500, ge=1)

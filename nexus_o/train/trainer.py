@@ -21,7 +21,6 @@ from transformers import Trainer, TrainerCallback
 
 from nexus_o.bundle.omni import OmniModel
 from nexus_o.train.components import param_groups
-from nexus_o.train.losses import linear_cross_entropy
 
 COMPLETE_MARKER = "checkpoint_complete.json"
 
@@ -44,9 +43,10 @@ class NexusOTrainer(Trainer):
     """`Trainer` with per-component learning rates, crash-safe checkpoints and a choice of LM loss.
 
     lm_loss: "hf" (transformers' loss on full fp32 logits), "chunked" or "liger" (see
-    `nexus_o.train.losses`). The last two need the LM head's whole weight in the step, so under
-    FSDP or DeepSpeed (sharded weights) the step falls back to "hf"; so does a batch that asks
-    for `touch_all_encoders` (its zero term rides on the model's own loss).
+    `nexus_o.models.lm_loss`). The model computes either inside its forward, the last two in the
+    LM head's own forward, where FSDP2 and DeepSpeed ZeRO-3 hold the head's weight whole; so they
+    run under sharding too, and the rest (`num_items_in_batch`, token averaging across ranks,
+    gradient accumulation) is Trainer's own loss handling.
     """
 
     def __init__(self, *args, lr_per_component: dict[str, float] | None = None,
@@ -57,23 +57,10 @@ class NexusOTrainer(Trainer):
         super().__init__(*args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled
-        if (self.lm_loss == "hf" or sharded or inputs.get("labels") is None
-                or inputs.get("touch_all_encoders")):
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
-        inputs = dict(inputs)
-        labels = inputs.pop("labels")
-        # logits_to_keep=1: the model projects one position; the loss projects only targets.
-        outputs = model(**inputs, output_hidden_states=True, logits_to_keep=1)
-        head = self.accelerator.unwrap_model(model).get_output_embeddings().weight
-        loss = linear_cross_entropy(outputs.hidden_states[-1], head, labels, num_items_in_batch,
-                                    impl=self.lm_loss)
-        if outputs.loss is not None:  # e.g. the speech decoder's loss
-            loss = loss + outputs.loss
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            loss = loss * self.accelerator.num_processes  # as Trainer does: the sum spans all ranks
-        return (loss, outputs) if return_outputs else loss
+        if self.lm_loss != "hf" and inputs.get("labels") is not None:
+            inputs = {**inputs, "lm_loss": self.lm_loss}
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
 
     def create_optimizer(self, model=None):
         if self.optimizer is None:

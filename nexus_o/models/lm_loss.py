@@ -9,12 +9,17 @@ logits are kept for the backward pass and nothing is recomputed.
 
 `impl="liger"` uses liger-kernel's Triton kernel where it is installed and the tensors are on
 CUDA; otherwise (no package, CPU) it falls back to the chunked torch version.
+
+`LMHead` is the LM head (an `nn.Linear`, same weight) that can also return this loss: computed
+inside the head's own forward, it reads a whole weight under FSDP2 and DeepSpeed ZeRO-3, which
+gather a module's sharded parameters only while it runs (and again for its backward).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 IGNORE_INDEX = -100
 
@@ -84,3 +89,29 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: tor
     if torch.is_tensor(denom):
         denom = denom.to(total.device)
     return total.float() / denom
+
+
+class LMHead(nn.Linear):
+    """The LM head: logits as `nn.Linear`, or with `labels` the LM loss without logits.
+
+    forward(hidden [B, L, H]) -> logits [B, L, V]; forward(hidden, labels [B, L], ...) ->
+    `linear_cross_entropy(hidden, self.weight, labels, ...)`, a scalar.
+    """
+
+    @classmethod
+    def wrap(cls, linear: nn.Linear) -> "LMHead":
+        """An `LMHead` holding `linear`'s own parameters (so ties and state-dict keys stay)."""
+        head = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, device="meta")
+        head.weight, head.bias = linear.weight, linear.bias
+        # transformers marks initialised modules; unmarked, the outer model's post_init would
+        # initialise the head again (other weights, and a shifted seed for the modules after it)
+        head._is_hf_initialized = getattr(linear, "_is_hf_initialized", False)
+        return head
+
+    def forward(self, hidden: torch.Tensor, labels: torch.Tensor | None = None,
+                num_items_in_batch: int | torch.Tensor | None = None, impl: str = "chunked") -> torch.Tensor:
+        if labels is None:
+            return super().forward(hidden)
+        if self.bias is not None:
+            raise ValueError("the linear cross-entropy takes an LM head without bias")
+        return linear_cross_entropy(hidden, self.weight, labels, num_items_in_batch, impl=impl)
