@@ -22,16 +22,20 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
                selective_ckpt   + checkpoint every 2nd decoder block only
                amp_fp32_master  fp32 weights + bf16 autocast (what Trainer's bf16=True does)
              s/step, tokens/s, peak memory, MFU (formula below)
+  train_packed  samples of mixed lengths (text filling 1/8 to all of L, one image and one clip
+             each), padded to the longest (padded_mixed) versus packed (packed_mixed, `pack_to`:
+             per-sample M-RoPE positions, block-diagonal attention); tokens/s of real tokens
   align      the seven alignment metrics (`score_layers`) on random features
   text_project  decoding through the project's public path (`generate_from_inputs`, what
              `generate_text` runs): first call (compilation, if any), TTFT, tokens/s, bound
   text_batch the same path with B copies of the prompt decoded together (`ReplyDecoder.batch_steps`
              on CUDA, what the server does with text requests that arrive together): tokens/s
              over all rows and per row, for each B of --decode-batches
-  compile    transformers `generate` with a static cache (compiled decode step on CUDA)
+  compile    transformers `generate` with a static cache (compiled decode step on CUDA), and the
+             project's `ReplyDecoder` with its step compiled (inductor, fullgraph) inside its CUDA graph
   train_compiled  the chunked_ce step with every LLM decoder layer torch.compile'd (regional
              compilation; its first steps pay the compile, excluded as warm-up), 0 graph breaks
-             (tests/models/test_compiled_layer.py; the dynamo setting it needs: COMPILE_CONFIG)
+             (tests/models/test_compiled_layer.py; the dynamo setting it needs: gpu_train.COMPILE_CONFIG)
 The last three may compile (torch.compile, CUDA graphs), so they run last.
 
 MFU = model FLOPs per step / step time / peak, with model FLOPs =
@@ -69,20 +73,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from synthetic_inputs import StubProcessor, default_dtype, synthetic_inputs  # benchmarks/ (the script's folder)
+from gpu_train import COMPILED_VARIANT, VARIANTS, TrainBench  # benchmarks/ (the script's folder)
+from synthetic_inputs import StubProcessor, default_dtype, synthetic_inputs
 
-H200_BF16_DENSE = 989e12  # FLOP/s, vendor datasheet (SXM, dense): the MFU reference on CUDA
-SECTIONS = ("env", "build", "text", "train", "align", "text_project", "text_batch", "compile", "train_compiled")
-CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "align": 45, "text_project": 150, "text_batch": 120,
-        "compile": 150, "train_compiled": 150}
-VARIANTS = ("frozen_backward", "baseline", "chunked_ce", "liger_ce", "selective_ckpt", "amp_fp32_master")
-COMPILED_VARIANT = "compiled_layers"  # chunked_ce with every LLM decoder layer torch.compile'd
-# Inside a checkpointed layer dynamo refuses any side effect, and the `kernels` package (where
-# installed) wraps Qwen2.5-VL's attention forward in one that sets and then resets a global
-# (kernels/_internals/layer/layer.py `use_kernelized_func`): a graph break that left the whole
-# layer eager. The side effect is undone within the same forward, so not replaying it when the
-# backward recomputes the layer is safe.
-COMPILE_CONFIG = {"skip_fwd_side_effects_in_bwd_under_checkpoint": True}
+SECTIONS = ("env", "build", "text", "train", "train_packed", "align", "text_project", "text_batch", "compile",
+            "train_compiled")
+CAPS = {"env": 45, "build": 90, "text": 90, "train": 200, "train_packed": 90, "align": 45, "text_project": 150,
+        "text_batch": 120, "compile": 150, "train_compiled": 150}
 SMALL = dict(matmul_n=512, copy_mib=64, text_tokens=32, image_size=112, audio_seconds=2.0, new_tokens=48,
              decode_batches="2",
              train_batch=2, train_seq=256, train_warmup=1, train_steps=2, align_n=256, align_d=32,
@@ -248,27 +245,6 @@ class Bench:
             out["bound_tokens_per_s"] = self.peaks["copy_bytes_per_s"] / (weights + kv)
         return out
 
-    def model_flops(self, info: dict, trainable: list[str]) -> tuple[float, float]:
-        """(model FLOPs of one step, the issue's 6 x trainable LLM params x tokens); see the docstring."""
-        from nexus_o.train.components import component_parameters
-
-        model = self.model
-        n = {name: sum(p.numel() for _, p in component_parameters(model, name))
-             for name in ("vision_encoder", "vision_adapter", "audio_encoder", "audio_adapter", "llm", "lm_head")}
-        embed = model.get_input_embeddings().weight
-        n["llm"] -= embed.numel()
-        head = model.vl.lm_head.weight
-        n["lm_head"] = head.numel()  # a tied head still multiplies
-        rows = info["batch"]
-        tokens = {"llm": rows * info["length"], "lm_head": rows * info["length"],
-                  "vision_encoder": rows * info["image_patches"], "vision_adapter": rows * info["image_tokens"],
-                  "audio_encoder": rows * info["audio_windows"] * self.config.audio_config.max_source_positions,
-                  "audio_adapter": rows * info["audio_tokens"]}
-        flops = sum((6 if name in trainable else 2) * n[name] * tokens[name] for name in n)
-        llm_trainable = sum(p.numel() for name in ("llm", "lm_head") for _, p in component_parameters(model, name)
-                            if p.requires_grad)
-        return flops, 6 * llm_trainable * tokens["llm"]
-
     def generate(self, inputs: dict, new_tokens: int, **kwargs):
         text = self.config.vl_config.text_config
         eos = text.eos_token_id
@@ -401,6 +377,26 @@ class Bench:
                    decode_tokens_per_s=rate)
         if "bound_tokens_per_s" in bound:
             rec["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
+        project: dict = {"path": "ReplyDecoder(compile_step=True): the step compiled (inductor, fullgraph) and "
+                                 "replayed as a CUDA graph"}
+        rec["project_compiled"] = project
+        if not self.cuda:  # inductor compiles the step for minutes on a CPU: not worth a smoke run
+            project["status"] = "skipped on CPU"
+            return
+        from nexus_o.inference.reply_steps import ReplyDecoder
+
+        text = self.config.vl_config.text_config
+        decoder = ReplyDecoder(self.model, text.eos_token_id, compile_step=True)
+
+        def run(tokens: int):
+            return list(decoder.steps(inputs, tokens, min_new_tokens=tokens, conditions=False))
+
+        project["first_call_s"] = self.timed(lambda: run(n))
+        self.save()
+        ttft, rate = self.decode_rate(run, n)
+        project.update(ttft_ms=1e3 * ttft, decode_tokens_per_s=rate, status="ok")
+        if "bound_tokens_per_s" in bound:
+            project["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
 
     def sec_align(self, rec: dict) -> None:
         from nexus_o.eval.alignment import score_layers
@@ -415,136 +411,13 @@ class Bench:
                    all_layers_s=self.timed(lambda: score_layers(stack, b)))
 
     def sec_train(self, rec: dict) -> None:
-        self.train_section(rec, self.args.variants)
+        TrainBench(self).section(rec, self.args.variants)
+
+    def sec_train_packed(self, rec: dict) -> None:
+        TrainBench(self).packed_section(rec)
 
     def sec_train_compiled(self, rec: dict) -> None:
-        self.train_section(rec, [COMPILED_VARIANT])
-
-    def train_section(self, rec: dict, variants: list[str]) -> None:
-        from nexus_o.train.components import apply_freeze
-        from nexus_o.train.config import STAGE_TRAINABLE
-
-        trainable = STAGE_TRAINABLE["stage2_sft"]
-        apply_freeze(self.model, trainable)
-        batch, info = self.inputs(self.args.train_batch, self.args.train_seq, labels=True)
-        rec.update(inputs=info, trainable=trainable, variants={})
-        flops, flops_llm = self.model_flops(info, trainable)
-        rec.update(model_flops_per_step=flops, llm_6nt_flops_per_step=flops_llm)
-        try:
-            for name in variants:
-                var: dict = {}
-                rec["variants"][name] = var
-                self.log(f"train: variant {name}")
-                try:
-                    self.train_variant(name, var, batch, trainable)
-                except torch.OutOfMemoryError as err:
-                    var.update(status="out of memory", error=str(err)[:300])
-                except Exception as err:  # noqa: BLE001
-                    var.update(status="error", error=f"{type(err).__name__}: {err}"[:1000],
-                               traceback=traceback.format_exc()[-3000:])
-                finally:
-                    self.reset_model()
-                if "seconds_per_step" in var:
-                    step = var["seconds_per_step"]
-                    tokens = info["batch"] * info["length"]
-                    var.update(tokens_per_s=tokens / step, model_tflops_per_s=flops / step / 1e12,
-                               mfu_vs_measured_matmul=flops / step / self.peaks["matmul_flops"],
-                               mfu_llm_6nt_vs_measured=flops_llm / step / self.peaks["matmul_flops"])
-                    if self.cuda:
-                        var.update(mfu_vs_989=flops / step / H200_BF16_DENSE,
-                                   mfu_llm_6nt_vs_989=flops_llm / step / H200_BF16_DENSE)
-                    var["status"] = "ok"
-                    self.log(f"train: {name}: {step:.3f} s/step, {tokens / step:.0f} tok/s, "
-                             f"MFU {100 * var.get('mfu_vs_989', var['mfu_vs_measured_matmul']):.1f}%")
-                self.save()
-        finally:
-            self.reset_model()
-
-    def reset_model(self) -> None:
-        model = self.model
-        model.zero_grad(set_to_none=True)
-        getattr(model, "activation_checkpointing_disable", model.gradient_checkpointing_disable)()
-        model.disable_input_require_grads()
-        for layer in model.vl.model.language_model.layers:
-            layer._compiled_call_impl = None  # undo Module.compile
-        if next(model.parameters()).dtype != torch.bfloat16:
-            model.to(torch.bfloat16)
-        model.eval().requires_grad_(False)
-        self.free()
-
-    def train_variant(self, name: str, var: dict, batch: dict, trainable: list[str]) -> None:
-        from transformers import PreTrainedModel
-
-        from nexus_o.train.components import apply_freeze, param_groups
-
-        model, args = self.model, self.args
-        apply_freeze(model, trainable)
-        amp = name == "amp_fp32_master"
-        if amp:
-            model.float()  # fp32 master weights, grads and AdamW states; bf16 compute under autocast
-        every = 2 if name == "selective_ckpt" else 1
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.25
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False},
-                                                  every_n_layers=every)
-        elif every == 1:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            raise RuntimeError("checkpointing every n-th layer needs transformers >= 5.25")
-        if name == "frozen_backward":  # before the fix: transformers' hooks on every sub-model's embeddings
-            model.disable_input_require_grads()
-            PreTrainedModel.enable_input_require_grads(model)
-        model.train()
-        chunked = name in ("chunked_ce", "liger_ce", "selective_ckpt", "amp_fp32_master", COMPILED_VARIANT)
-        impl = "chunked"
-        if name == "liger_ce":
-            try:
-                import liger_kernel  # noqa: F401 - optional: carried as a wheel where wanted
-                impl = "liger" if self.cuda else "chunked"
-            except ImportError:
-                pass
-            var["liger"] = impl == "liger" or "unavailable (no liger-kernel, or not CUDA): ran the chunked loss"
-        if name == COMPILED_VARIANT:  # regional compilation: one graph per decoder layer (the first
-            for layer in model.vl.model.language_model.layers:  # step pays the compile)
-                layer.compile()
-        groups = param_groups(model, 1e-7, {}, 0.0)
-        try:
-            optimizer = torch.optim.AdamW(groups, lr=1e-7, fused=True)
-            var["optimizer"] = "AdamW(fused=True)"
-        except (RuntimeError, ValueError):
-            optimizer = torch.optim.AdamW(groups, lr=1e-7, foreach=True)
-            var["optimizer"] = "AdamW(foreach=True)"
-        var.update(lm_loss=impl if chunked else "hf", checkpoint_every_n_layers=every,
-                   precision="fp32 weights + bf16 autocast" if amp else "bf16 weights, grads, AdamW states")
-        batch = dict(batch)
-        labels = batch.pop("labels")
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp)
-        compile_config = torch._dynamo.config.patch(COMPILE_CONFIG if name == COMPILED_VARIANT else {})
-        if self.cuda:
-            torch.cuda.reset_peak_memory_stats()
-        times, losses = [], []
-        for _ in range(args.train_warmup + args.train_steps):
-            self.sync()
-            start = time.perf_counter()
-            # the chunked loss as training computes it, in the LM head's forward: no hidden states
-            # asked for (that would install transformers' output-capture hooks on every layer,
-            # whose ContextVar read breaks a compiled layer's graph)
-            with autocast, compile_config:
-                out = model(**batch, labels=labels, use_cache=False, lm_loss=impl if chunked else "hf")
-                loss = out.loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            self.sync()
-            times.append(time.perf_counter() - start)
-            losses.append(float(loss.detach()))
-            del out, loss
-        var.update(step_seconds=times, losses=losses, seconds_per_step=statistics.mean(times[args.train_warmup:]),
-                   peak_memory_gib=self.peak_gib())
-        if name == COMPILED_VARIANT:
-            from torch._dynamo.utils import counters
-
-            var["dynamo"] = {k: dict(v) for k, v in counters.items() if k in ("stats", "graph_break")}
-        del optimizer
+        TrainBench(self).section(rec, [COMPILED_VARIANT])
 
     # -- headline ----------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -561,9 +434,11 @@ class Bench:
                "hf_generate_decode_fraction_of_bound": text.get("decode_fraction_of_bound"),
                "project_decode_first_call_s": project.get("first_call_s"),
                "hf_static_compiled_decode_tokens_per_s": compiled.get("decode_tokens_per_s"),
+               "project_compiled_decode_tokens_per_s": compiled.get("project_compiled", {}).get("decode_tokens_per_s"),
                "batched_decode_tokens_per_s": {b: r["tokens_per_s"] for b, r in
                                                s.get("text_batch", {}).get("batches", {}).items()}}
-        variants = {**s.get("train", {}).get("variants", {}), **s.get("train_compiled", {}).get("variants", {})}
+        variants = {**s.get("train", {}).get("variants", {}), **s.get("train_packed", {}).get("variants", {}),
+                    **s.get("train_compiled", {}).get("variants", {})}
         ok = {k: v for k, v in variants.items() if v.get("status") == "ok"}
         best = "baseline" if "baseline" in ok else next(iter(ok), None)
         for name in [*self.args.variants, COMPILED_VARIANT]:

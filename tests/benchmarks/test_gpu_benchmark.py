@@ -28,6 +28,12 @@ def test_cpu_smoke_run(tmp_path):
     variants = results["sections"]["train"]["variants"]
     assert {"frozen_backward", "baseline", "chunked_ce"} <= set(variants)
     assert all(v["status"] == "ok" for v in variants.values())
+    packed = results["sections"]["train_packed"]
+    assert set(packed["variants"]) == {"padded_mixed", "packed_mixed"}
+    assert packed["packed_shape"][0] * packed["packed_shape"][1] < packed["padded_shape"][0] * packed["padded_shape"][1]
+    # the same samples: padded and packed give the same loss on the first step
+    padded_loss, packed_loss = (packed["variants"][k]["losses"][0] for k in ("padded_mixed", "packed_mixed"))
+    assert abs(padded_loss - packed_loss) < 1e-2 * abs(padded_loss)
     # the same weights and batch: every variant starts from the same loss
     first = [v["losses"][0] for v in variants.values()]
     assert max(first) - min(first) < 1e-2 * abs(first[0])

@@ -13,7 +13,7 @@ from torch._dynamo.utils import counters
 
 from nexus_o.bundle.loading import build_preset
 
-COMPILE_CONFIG = {"skip_fwd_side_effects_in_bwd_under_checkpoint": True}  # as benchmarks/gpu.py
+COMPILE_CONFIG = {"skip_fwd_side_effects_in_bwd_under_checkpoint": True}  # as benchmarks/gpu_train.py
 
 
 def _layer_and_inputs():
