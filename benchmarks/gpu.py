@@ -35,7 +35,7 @@ each with its own time cap; <out>/gpu_results.json is rewritten atomically after
              project's `ReplyDecoder` with its step compiled (inductor, fullgraph) inside its CUDA graph
   train_compiled  the chunked_ce step with every LLM decoder layer torch.compile'd (regional
              compilation; its first steps pay the compile, excluded as warm-up), 0 graph breaks
-             (tests/models/test_compiled_layer.py; the dynamo setting it needs: gpu_train.COMPILE_CONFIG)
+             (`compile_layers: true` in training; tests/models/test_compiled_layer.py)
 The last three may compile (torch.compile, CUDA graphs), so they run last.
 
 MFU = model FLOPs per step / step time / peak, with model FLOPs =

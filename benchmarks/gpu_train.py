@@ -12,18 +12,14 @@ import traceback
 import torch
 from synthetic_inputs import synthetic_inputs  # benchmarks/ (the script's folder)
 
+from nexus_o.train.compiled_layers import compile_decoder_layers
+
 H200_BF16_DENSE = 989e12  # FLOP/s, vendor datasheet (SXM, dense): the MFU reference on CUDA
 VARIANTS = ("frozen_backward", "baseline", "chunked_ce", "liger_ce", "selective_ckpt", "amp_fp32_master")
 COMPILED_VARIANT = "compiled_layers"  # chunked_ce with every LLM decoder layer torch.compile'd
 # Packed section: samples of mixed lengths, padded to the longest (the default collator) or packed
 # (`pack_to`); both run the chunked_ce step.
 PACKED_VARIANTS = ("padded_mixed", "packed_mixed")
-# Inside a checkpointed layer dynamo refuses any side effect, and the `kernels` package (where
-# installed) wraps Qwen2.5-VL's attention forward in one that sets and then resets a global
-# (kernels/_internals/layer/layer.py `use_kernelized_func`): a graph break that left the whole
-# layer eager. The side effect is undone within the same forward, so not replaying it when the
-# backward recomputes the layer is safe.
-COMPILE_CONFIG = {"skip_fwd_side_effects_in_bwd_under_checkpoint": True}
 
 
 class TrainBench:
@@ -178,9 +174,8 @@ class TrainBench:
             except ImportError:
                 pass
             var["liger"] = impl == "liger" or "unavailable (no liger-kernel, or not CUDA): ran the chunked loss"
-        if name == COMPILED_VARIANT:  # regional compilation: one graph per decoder layer (the first
-            for layer in model.vl.model.language_model.layers:  # step pays the compile)
-                layer.compile()
+        if name == COMPILED_VARIANT:  # regional compilation, as `compile_layers: true` (the first step pays it)
+            compile_decoder_layers(model)
         groups = param_groups(model, 1e-7, {}, 0.0)
         try:
             optimizer = torch.optim.AdamW(groups, lr=1e-7, fused=True)
@@ -193,7 +188,6 @@ class TrainBench:
         batch = dict(batch)
         labels = batch.pop("labels")
         autocast = torch.autocast(self.bench.device.type, dtype=torch.bfloat16, enabled=amp)
-        compile_config = torch._dynamo.config.patch(COMPILE_CONFIG if name == COMPILED_VARIANT else {})
         if self.bench.cuda:
             torch.cuda.reset_peak_memory_stats()
         times, losses = [], []
@@ -203,7 +197,7 @@ class TrainBench:
             # the chunked loss as training computes it, in the LM head's forward: no hidden states
             # asked for (that would install transformers' output-capture hooks on every layer,
             # whose ContextVar read breaks a compiled layer's graph)
-            with autocast, compile_config:
+            with autocast:
                 out = model(**batch, labels=labels, use_cache=False, lm_loss=impl if chunked else "hf")
                 loss = out.loss
             loss.backward()

@@ -87,6 +87,7 @@ class TrainConfig(StrictModel):
     checkpoint_every_n_layers: int = Field(1, ge=1)  # selective checkpointing: only every n-th block recomputes
     lm_loss: Literal["hf", "chunked", "liger"] = "hf"  # chunked/liger: no full-vocabulary fp32 logits (models/lm_loss.py)
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"] | None = None
+    compile_layers: bool = False  # torch.compile each LLM decoder layer (train/compiled_layers.py); not with FSDP/ZeRO-3
     seed: int = 0
     save_steps: int = Field(500, ge=1)
     save_total_limit: int | None = 2
@@ -118,6 +119,13 @@ class TrainConfig(StrictModel):
         if self.pack_to is not None and self.stage == "stage3_speech":
             raise ValueError("pack_to: stage 3 trains the speech decoder on each reply's own sequence and "
                              "cannot pack; packing is for stage1_align and stage2_sft")
+        return self
+
+    @model_validator(mode="after")
+    def _compile_unsharded(self) -> "TrainConfig":
+        if self.compile_layers and (self.deepspeed or self.fsdp):
+            raise ValueError("compile_layers: compiling layers before FSDP or DeepSpeed wrap them is not "
+                             "supported; train without compile_layers there")
         return self
 
     @property

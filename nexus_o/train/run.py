@@ -25,6 +25,7 @@ from nexus_o.config.loader import dump_config
 from nexus_o.data.dataset import load_manifest_dataset
 from nexus_o.data.manifest import RejectLog
 from nexus_o.train.collate import TrainCollator
+from nexus_o.train.compiled_layers import compile_decoder_layers
 from nexus_o.train.components import apply_freeze, format_counts
 from nexus_o.train.config import ModelSpec, PhaseSpec, TrainConfig
 from nexus_o.train.packing import RopeGrid, SamplePacker
@@ -132,6 +133,8 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
         model.activation_checkpointing_enable(every_n_layers=cfg.checkpoint_every_n_layers)
     if cfg.cache_audio_encoder:
         model.enable_audio_encoder_cache()
+    if cfg.compile_layers:
+        compile_decoder_layers(model)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     if rank0:
         console.print(f"[bold]{cfg.stage}[/]: trainable parameters per component\n{format_counts(counts)}")

@@ -1,8 +1,8 @@
 """A torch.compile'd LLM decoder layer, trained under activation checkpointing, is one graph.
 
-The setting of benchmarks/gpu.py's train_compiled section, on the tiny preset: stage-2 trainable
+The setting of `compile_layers: true` and of benchmarks/gpu.py's train_compiled section, on the tiny preset: stage-2 trainable
 parts, non-reentrant checkpointing of every layer, the chunked LM loss (no hidden states asked
-for), and the dynamo setting of COMPILE_CONFIG there. Without that setting the `kernels`
+for), and the dynamo setting of nexus_o.train.compiled_layers.COMPILE_CONFIG. Without that setting the `kernels`
 package's attention wrapper (a global set and reset inside the checkpointed forward) broke the
 graph and the whole layer ran eager; asking for hidden states installs transformers' output
 capture hooks, whose ContextVar read breaks it too.
@@ -12,8 +12,8 @@ import torch
 from torch._dynamo.utils import counters
 
 from nexus_o.bundle.loading import build_preset
+from nexus_o.train.compiled_layers import COMPILE_CONFIG
 
-COMPILE_CONFIG = {"skip_fwd_side_effects_in_bwd_under_checkpoint": True}  # as benchmarks/gpu_train.py
 
 
 def _layer_and_inputs():
