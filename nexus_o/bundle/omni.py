@@ -52,10 +52,12 @@ class OmniModel:
         """
         return self.session().chat(messages, modalities=modalities, voice=voice, stream=stream, **kwargs)
 
-    def warm_up(self, max_new_tokens: int = 256, **options) -> float:
+    def warm_up(self, max_new_tokens: int = 256, batch_sizes: tuple[int, ...] = (), **options) -> float:
         """Run one reply (spoken where the bundle can speak, up to its first audio chunk) with a reply budget of
         `max_new_tokens`, so that the decoding graphs of that size are captured (CUDA) before the
-        first user pays for them. Returns the seconds it took. `options`: `session` keywords."""
+        first user pays for them; then the first steps of a text batch of each of `batch_sizes`
+        rows (one decode graph per row count). Returns the seconds it took. `options`: `session`
+        keywords."""
         start = time.perf_counter()
         chat = self.session(max_new_tokens=max_new_tokens, **options)
         prompt = chat.prepare([{"role": "user", "content": "Hello."}])
@@ -65,6 +67,11 @@ class OmniModel:
             if chunk.audio is not None:  # both graphs exist once the first audio is out
                 break
         stream.close()
+        for rows in batch_sizes:
+            batch = chat.chat_batch([prompt] * rows)
+            for _ in zip(range(2 * rows), batch):  # the graph is captured at the first decode step
+                pass
+            batch.close()
         return time.perf_counter() - start
 
     def eval(self) -> "OmniModel":

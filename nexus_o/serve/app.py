@@ -111,7 +111,7 @@ def create_app(omni: OmniModel | None, settings: ServeSettings | None = None, *,
     examples: test examples the demo page offers (`serve.examples.load_examples`), if any.
     """
     settings = settings or ServeSettings()
-    engine = engine or ChatEngine(omni, max_speech_seconds=settings.max_speech_seconds)
+    engine = engine or ChatEngine(omni, max_speech_seconds=settings.max_speech_seconds, max_batch=settings.max_batch)
     transcripts = TranscriptStore(settings.audio_ttl_seconds)
     worker: ModelWorker | None = None
     started = int(time.time())

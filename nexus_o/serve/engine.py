@@ -66,9 +66,10 @@ class TurnEnd:
 
 
 class ChatEngine:
-    """Runs turns on the bundle `omni` (model, processor and, for speech, codec)."""
+    """Runs turns on the bundle `omni` (model, processor and, for speech, codec); `max_batch`: the
+    most text turns `run_batch` will get (their decode graphs are captured at start on CUDA)."""
 
-    def __init__(self, omni: OmniModel, *, max_speech_seconds: float = 30.0):
+    def __init__(self, omni: OmniModel, *, max_speech_seconds: float = 30.0, max_batch: int = 1):
         self.omni = omni
         self.model, self.processor = omni.model, omni.processor
         self.max_speech_seconds = max_speech_seconds
@@ -79,7 +80,7 @@ class ChatEngine:
         tokenizer = processor.tokenizer
         self._reserved = sorted({t for t in tokenizer.all_special_tokens + list(tokenizer.get_added_vocab()) if t})
         if self.model.device.type == "cuda":  # capture the decoding graphs before the first request
-            omni.warm_up(max_speech_seconds=max_speech_seconds)
+            omni.warm_up(max_speech_seconds=max_speech_seconds, batch_sizes=tuple(range(2, max_batch + 1)))
 
     @property
     def can_speak(self) -> bool:

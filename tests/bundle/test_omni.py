@@ -90,3 +90,19 @@ def test_warm_up_runs_a_spoken_reply_up_to_its_first_audio(one_thread):
     omni = speaking_tiny()
     assert omni.can_speak
     assert 0 < omni.warm_up(max_new_tokens=4) < 60
+
+
+def test_warm_up_decodes_a_batch_of_each_size_asked(one_thread, monkeypatch):
+    """On CUDA each row count has its own decode graph: warm-up must reach a decode step of each."""
+    from nexus_o.inference.reply_steps import ReplyDecoder
+    from tests.serve.conftest import speaking_tiny
+    omni = speaking_tiny()
+    rows, new_cache = [], ReplyDecoder._new_cache
+
+    def spy(self, count, length, masked):
+        rows.append(count)
+        return new_cache(self, count, length, masked)
+
+    monkeypatch.setattr(ReplyDecoder, "_new_cache", spy)
+    omni.warm_up(max_new_tokens=4, batch_sizes=(2, 3))
+    assert rows == [1, 2, 3]
