@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import time
 import types
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -78,11 +79,15 @@ def test_espeak_in_threads_and_forked_workers(espeak):
         assert np.allclose(got, expected, rtol=0.1)
 
 
-def test_espeak_reproducible_mode_ignores_history():
+def test_espeak_reproducible_mode_ignores_history_and_the_clock():
+    """espeak-ng seeds its random generator from the clock at initialisation: before the seed was
+    fixed, the same utterance a second later came out different (and this test failed whenever
+    a loaded machine let its three utterances straddle a second)."""
     backend = EspeakBackend(reproducible=True)
     speaker = Speaker("espeak", "en-us", "en", variant="f2")
     first, _ = backend.synthesize("What colour is the square?", speaker)
     backend.synthesize("Something else entirely, spoken in between.", speaker)
+    time.sleep(1.1)
     again, _ = backend.synthesize("What colour is the square?", speaker)
     np.testing.assert_array_equal(first, again)
 

@@ -92,6 +92,16 @@ class _Engine:
         lib.espeak_SetSynthCallback(self._callback)
         self.lib = lib
 
+    def seed(self, value: int) -> None:
+        """Seed espeak-ng's own random generator (`espeak_Initialize` seeds it from the clock, so
+        without this the same utterance differs once a second has passed; espeak-ng >= 1.52)."""
+        set_seed = getattr(self.lib, "espeak_ng_SetRandSeed", None)
+        if set_seed is None:
+            raise BackendUnavailableError("this espeak-ng has no espeak_ng_SetRandSeed (1.52 or later needed for "
+                                          "reproducible=True)")
+        set_seed.argtypes = [ctypes.c_long]
+        set_seed(value)
+
     def _collect(self, samples, n_samples, _events) -> int:
         if n_samples > 0:
             self.chunks.append(np.ctypeslib.as_array(samples, shape=(n_samples,)).copy())
@@ -164,9 +174,10 @@ class EspeakBackend:
         reproducible: make each utterance depend only on (text, speaker). libespeak-ng keeps
             static state across utterances (the pitch-flutter phase of its wave generator, which
             `espeak_Initialize` does not reset), so by default the same text and speaker come out
-            a few percent different depending on what the process spoke before. With True the
-            library is unloaded and loaded anew before each utterance (a few ms each), so a
-            re-run shard reproduces its audio exactly.
+            a few percent different depending on what the process spoke before, and its random
+            generator is seeded from the clock. With True the library is unloaded and loaded anew
+            before each utterance (a few ms each) and its generator seeded with 0, so a re-run
+            shard reproduces its audio exactly, at any time.
     """
 
     name = "espeak"
@@ -213,6 +224,8 @@ class EspeakBackend:
         pitch = _DEFAULT_PITCH if speaker.pitch is None else speaker.pitch
         with _ENGINE_LOCK:
             engine = _engine(self.library_path, self.data_path, fresh=self.reproducible)
+            if self.reproducible:
+                engine.seed(0)
             try:
                 pcm = engine.speak(text, voice_name, round(_DEFAULT_WPM * speaker.rate), pitch)
             except SynthesisError as err:
