@@ -82,18 +82,30 @@ class PreparedPrompt:
 
 
 class TextPieces:
-    """Token ids in, text pieces out: decodes the reply so far and hands out what is new, holding
-    back a piece that ends inside a multi-byte character."""
+    """Token ids in, text pieces out, holding back a piece that ends inside a multi-byte character.
+
+    Decoding is incremental (as vLLM's detokenizer): each token decodes only the window of ids
+    since the piece before last, and the new piece is what that window adds to the text it gave
+    then, so a reply of n tokens costs O(n) decoding, not O(n^2) (it matters with long replies
+    and with a batch of them, on the host while the GPU waits). `text`: the reply so far.
+    """
 
     def __init__(self, tokenizer):
         self.tokenizer, self.ids, self.text = tokenizer, [], ""
+        self._start = self._read = 0  # ids[_start:_read] gave the text handed out last
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def push(self, token: int) -> str:
         self.ids.append(token)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
+        before = self._decode(self.ids[self._start:self._read])
+        now = self._decode(self.ids[self._start:])
+        if len(now) <= len(before) or now.endswith("\ufffd"):
             return ""
-        piece, self.text = text[len(self.text):], text
+        piece = now[len(before):]
+        self._start, self._read = self._read, len(self.ids)
+        self.text += piece
         return piece
 
 
