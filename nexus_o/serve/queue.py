@@ -104,29 +104,28 @@ class Job:
 
     def execute(self) -> None:
         """Run on the worker thread: "started", the items, then "done" (or the error raised)."""
-        if self.cancelled:
-            return
-        self._emit("started")
-        iterator = None
-        try:
-            iterator = self._work(self.token)
-            for item in iterator:
-                if self.cancelled:
-                    return
-                self._emit("item", item)
-            self._emit("done")
-        except Cancelled:
-            return  # whoever cancelled has stopped listening
-        except BaseException as err:  # noqa: BLE001 - handed to the waiting request, which decides
-            self._emit("error", err)
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
+        def alone(jobs: list[Job]) -> Iterator[tuple[int, Any, bool]]:
+            iterator = jobs[0]._work(jobs[0].token)
+            try:
+                for item in iterator:
+                    yield 0, item, False
+            finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+
+        Job._drive([self], alone)
 
     @staticmethod
     def execute_batch(jobs: list[Job]) -> None:
         """Run jobs of one `Batchable.key` as one call on the worker thread (see the module doc)."""
+        Job._drive(jobs, lambda live: live[0].batch.run([job.batch.item for job in live], [job.token for job in live]))
+
+    @staticmethod
+    def _drive(jobs: list[Job], start: Callable[[list[Job]], Iterator[tuple[int, Any, bool]]]) -> None:
+        """The jobs not yet cancelled get "started", then the (index, item, last) items of
+        `start(jobs)` each to its job, "done" when `last` or at the end, or the error raised; a
+        cancelled job gets nothing more, and the work stops once every job has left."""
         jobs = [job for job in jobs if not job.cancelled]
         if not jobs:
             return
@@ -135,7 +134,7 @@ class Job:
         open_jobs = set(range(len(jobs)))
         iterator = None
         try:
-            iterator = jobs[0].batch.run([job.batch.item for job in jobs], [job.token for job in jobs])
+            iterator = start(jobs)
             for index, item, last in iterator:
                 job = jobs[index]
                 if index in open_jobs and not job.cancelled:
@@ -148,8 +147,8 @@ class Job:
             for index in open_jobs:
                 jobs[index]._emit("done")
         except Cancelled:
-            return
-        except BaseException as err:  # noqa: BLE001 - handed to every request still in the batch
+            return  # whoever cancelled has stopped listening
+        except BaseException as err:  # noqa: BLE001 - handed to every request still waiting, which decides
             for index in open_jobs:
                 jobs[index]._emit("error", err)
         finally:
