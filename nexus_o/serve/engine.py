@@ -135,11 +135,7 @@ class ChatEngine:
         """Text pieces, then (if turn.speak) audio pieces, then one `TurnEnd`; `cancel` stops it
         at the next decoding step (raising `Cancelled`)."""
         chat = self.omni.session(max_new_tokens=turn.max_tokens, max_speech_seconds=self.max_speech_seconds)
-        if turn.prompt is None:
-            prompt = chat.prepare(turn.conversation.to_dict())
-        else:
-            self.limits.check(turn.prompt.tokens, turn.max_tokens)
-            prompt = dataclasses.replace(turn.prompt, max_new_tokens=turn.max_tokens)
+        prompt = self._prompt(chat, turn)
         modalities = ["text", "audio"] if turn.speak else ["text"]
         texts = []
         for chunk in chat.chat(prompt, modalities=modalities, voice=turn.voice, stream=True, cancel=cancel):
@@ -157,13 +153,7 @@ class ChatEngine:
             raise ValueError("run_batch writes text replies only; a turn that speaks runs alone (run)")
         chat = self.omni.session(max_new_tokens=max(turn.max_tokens for turn in turns),
                                  max_speech_seconds=self.max_speech_seconds)
-        prompts = []
-        for turn in turns:
-            if turn.prompt is None:
-                prompts.append(chat.prepare(turn.conversation.to_dict(), max_new_tokens=turn.max_tokens))
-            else:
-                self.limits.check(turn.prompt.tokens, turn.max_tokens)
-                prompts.append(dataclasses.replace(turn.prompt, max_new_tokens=turn.max_tokens))
+        prompts = [self._prompt(chat, turn) for turn in turns]
         texts: list[list[str]] = [[] for _ in turns]
         for index, chunk in chat.chat_batch(prompts, cancels):
             if chunk is None:
@@ -171,6 +161,14 @@ class ChatEngine:
             else:
                 texts[index].append(chunk.text)
                 yield index, TextPiece(chunk.text)
+
+    def _prompt(self, chat, turn: Turn) -> PreparedPrompt:
+        """The turn's prompt with its own reply budget: prepared now, or (prepared on the request
+        thread) checked again against the budget."""
+        if turn.prompt is None:
+            return chat.prepare(turn.conversation.to_dict(), max_new_tokens=turn.max_tokens)
+        self.limits.check(turn.prompt.tokens, turn.max_tokens)
+        return dataclasses.replace(turn.prompt, max_new_tokens=turn.max_tokens)
 
     def _end(self, prompt: PreparedPrompt, texts: list[str], max_tokens: int) -> TurnEnd:
         # OmniChat streams text, not ids: count by re-tokenising the reply. Decoding can merge or
