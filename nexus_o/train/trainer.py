@@ -93,8 +93,8 @@ class NexusOTrainer(Trainer):
         leaves DTensors in it, which safetensors cannot write. Every rank gets here (FSDP saves
         are collective), so gathering is safe.
         """
-        if state_dict is not None and any(hasattr(v, "full_tensor") for v in state_dict.values()):
-            state_dict = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in state_dict.items()}
+        if state_dict is not None:
+            state_dict = _whole(state_dict)
         super()._save(output_dir, state_dict=state_dict)
 
     def _save_checkpoint(self, model, trial) -> None:
@@ -155,6 +155,11 @@ def full_state_dict(trainer: Trainer) -> dict | None:
     if not trainer.is_fsdp_enabled:
         return None
     state = trainer.accelerator.get_state_dict(trainer.model)
+    return _whole(state)
+
+
+def _whole(state: dict) -> dict:
+    """`state` with every FSDP2-sharded tensor (DTensor) gathered whole (a collective)."""
     return {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in state.items()}
 
 
