@@ -59,7 +59,7 @@ class TrainBench:
         """Samples of mixed lengths (one image and one clip each, text filling to 1/8, 1/4, 1/2 and
         all of L), as many as B x L holds, padded to the longest versus packed into rows of L
         (one row without padding under flash attention). Tokens/s and MFU count real tokens only."""
-        from nexus_o.train.packing import RopeGrid, SamplePacker
+        from nexus_o.train.packing import SamplePacker
 
         bench = self.bench
         args, cfg = bench.args, bench.config
@@ -78,8 +78,7 @@ class TrainBench:
         real = sum(i["length"] for i in infos)
         mixed = dict(infos[0], batch=len(samples), length=real / len(samples), real_tokens=real)
         pad = cfg.vl_config.text_config.pad_token_id or cfg.vl_config.text_config.eos_token_id
-        flash = "flash" in (bench.model.vl.config._attn_implementation or "")
-        packed = SamplePacker(RopeGrid.from_config(cfg), pad, None if flash else args.train_seq)(samples)
+        packed = SamplePacker.for_model(bench.model, pad, args.train_seq)(samples)
         padded = _pad_samples(samples, pad)
         rec.update(samples=len(samples), sample_lengths=[i["length"] for i in infos],
                    padded_shape=list(padded["input_ids"].shape), packed_shape=list(packed["input_ids"].shape))

@@ -122,6 +122,13 @@ class SamplePacker:
     pad_token_id: int
     row_tokens: int | None
 
+    @classmethod
+    def for_model(cls, model, pad_token_id: int, row_tokens: int) -> "SamplePacker":
+        """The packer for `model` (a `NexusOForConditionalGeneration`): rows of at most
+        `row_tokens` tokens, or one row of every sample when its LLM runs flash attention."""
+        flash = "flash" in (model.vl.model.language_model.config._attn_implementation or "")
+        return cls(RopeGrid.from_config(model.config), pad_token_id, None if flash else row_tokens)
+
     def __call__(self, samples: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """samples: each what `NexusOProcessor` returns for one conversation with return_labels
         (input_ids [1, n], labels [1, n], mm_token_type_ids [1, n], attention_mask [1, n] all ones,

@@ -28,7 +28,7 @@ from nexus_o.train.collate import TrainCollator
 from nexus_o.train.compiled_layers import compile_decoder_layers
 from nexus_o.train.components import apply_freeze, format_counts
 from nexus_o.train.config import ModelSpec, PhaseSpec, TrainConfig
-from nexus_o.train.packing import RopeGrid, SamplePacker
+from nexus_o.train.packing import SamplePacker
 from nexus_o.train.plots import plot_losses
 from nexus_o.train.trainer import (
     NexusOTrainer,
@@ -111,9 +111,7 @@ def _packer(omni: OmniModel, cfg: TrainConfig) -> SamplePacker | None:
     """The sample packer when `cfg.pack_to` is set (all samples in one row under flash attention), else None."""
     if cfg.pack_to is None:
         return None
-    flash = "flash" in (omni.model.vl.model.language_model.config._attn_implementation or "")
-    return SamplePacker(RopeGrid.from_config(omni.model.config), omni.processor.tokenizer.pad_token_id,
-                        row_tokens=None if flash else cfg.pack_to)
+    return SamplePacker.for_model(omni.model, omni.processor.tokenizer.pad_token_id, cfg.pack_to)
 
 
 def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
