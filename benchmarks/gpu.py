@@ -245,6 +245,28 @@ class Bench:
             out["bound_tokens_per_s"] = self.peaks["copy_bytes_per_s"] / (weights + kv)
         return out
 
+    def measure_decode(self, rec: dict, run, n: int, context: int) -> dict:
+        """Time to first token, decode tokens/s (`decode_rate` of run) and its fraction of the
+        bandwidth bound at `context` tokens, into `rec`; returns the bound (`decode_bound`)."""
+        ttft, rate = self.decode_rate(run, n)
+        bound = self.decode_bound(context)
+        rec.update(ttft_ms=1e3 * ttft, decode_tokens_per_s=rate)
+        if "bound_tokens_per_s" in bound:
+            rec["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
+        return bound
+
+    def project_decode(self, inputs: dict):
+        """run(tokens): greedy replies of `tokens` tokens to `inputs` through the project's public
+        path (`generate_from_inputs`, what `generate_text` runs)."""
+        from transformers import BatchFeature
+
+        from nexus_o.inference.text import generate_from_inputs
+
+        text = self.config.vl_config.text_config
+        processor = StubProcessor(text.eos_token_id, text.pad_token_id or text.eos_token_id)
+        feature = BatchFeature(inputs)
+        return lambda tokens: generate_from_inputs(self.model, processor, feature, tokens, min_new_tokens=tokens)
+
     def generate(self, inputs: dict, new_tokens: int, **kwargs):
         text = self.config.vl_config.text_config
         eos = text.eos_token_id
@@ -306,57 +328,28 @@ class Bench:
         inputs, info = self.inputs()
         rec["prompt"] = info
         n = self.args.new_tokens
+        rec.update(path="transformers model.generate (eager, dynamic cache)", new_tokens=n)
         with torch.inference_mode():
             self.generate(inputs, 4)  # warm-up
-            ttft, rate = self.decode_rate(lambda tokens: self.generate(inputs, tokens), n)
-        bound = self.decode_bound(info["length"] + n // 2)
-        rec.update(path="transformers model.generate (eager, dynamic cache)", ttft_ms=1e3 * ttft, new_tokens=n,
-                   decode_tokens_per_s=rate, bandwidth_bound=bound)
-        if "bound_tokens_per_s" in bound:
-            rec["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
+            rec["bandwidth_bound"] = self.measure_decode(rec, lambda tokens: self.generate(inputs, tokens), n,
+                                                         info["length"] + n // 2)
 
     def sec_text_project(self, rec: dict) -> None:
-        from transformers import BatchFeature
-
-        from nexus_o.inference import text as text_inference
-
         inputs, info = self.inputs()
         rec["prompt"] = info
-        text = self.config.vl_config.text_config
-        processor = StubProcessor(text.eos_token_id, text.pad_token_id or text.eos_token_id)
         n = self.args.new_tokens
-        feature = BatchFeature(inputs)
-
-        def run(tokens: int):
-            return text_inference.generate_from_inputs(self.model, processor, feature, tokens, min_new_tokens=tokens)
-
-        rec["path"] = "nexus_o.inference.text.generate_from_inputs (what generate_text runs)"
+        run = self.project_decode(inputs)
+        rec.update(path="nexus_o.inference.text.generate_from_inputs (what generate_text runs)", new_tokens=n)
         rec["first_call_s"] = self.timed(lambda: run(n))  # pays any compilation / warm-up
         self.save()
-        ttft, rate = self.decode_rate(run, n)
-        bound = self.decode_bound(info["length"] + n // 2)
-        rec.update(ttft_ms=1e3 * ttft, new_tokens=n, decode_tokens_per_s=rate, bandwidth_bound=bound)
-        if "bound_tokens_per_s" in bound:
-            rec["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
+        rec["bandwidth_bound"] = self.measure_decode(rec, run, n, info["length"] + n // 2)
 
     def sec_text_batch(self, rec: dict) -> None:
-        from transformers import BatchFeature
-
-        from nexus_o.inference import text as text_inference
-
-        text = self.config.vl_config.text_config
-        processor = StubProcessor(text.eos_token_id, text.pad_token_id or text.eos_token_id)
         n = self.args.new_tokens
         rec["path"] = "nexus_o.inference.text.generate_from_inputs on a batch (ReplyDecoder.batch_steps on CUDA)"
         rec["batches"] = {}
         for rows in [int(b) for b in self.args.decode_batches.split(",") if b]:
-            inputs, info = self.inputs(batch=rows)
-            feature = BatchFeature(inputs)
-
-            def run(tokens: int):
-                return text_inference.generate_from_inputs(self.model, processor, feature, tokens,
-                                                           min_new_tokens=tokens)
-
+            run = self.project_decode(self.inputs(batch=rows)[0])
             run(2)  # capture this batch size's graph
             ttft, rate = self.decode_rate(run, n)
             rec["batches"][str(rows)] = {"ttft_ms": 1e3 * ttft, "tokens_per_s": rows * rate,
@@ -367,36 +360,33 @@ class Bench:
     def sec_compile(self, rec: dict) -> None:
         inputs, info = self.inputs()
         n = self.args.new_tokens
+        context = info["length"] + n // 2
         kwargs = {"cache_implementation": "static"}
+        rec["path"] = "transformers generate, static cache (compiled decode step on CUDA)"
         with torch.inference_mode():
             rec["first_call_s"] = self.timed(lambda: self.generate(inputs, n, **kwargs))
             self.save()
-            ttft, rate = self.decode_rate(lambda tokens: self.generate(inputs, tokens, **kwargs), n)
-        bound = self.decode_bound(info["length"] + n // 2)
-        rec.update(path="transformers generate, static cache (compiled decode step on CUDA)", ttft_ms=1e3 * ttft,
-                   decode_tokens_per_s=rate)
-        if "bound_tokens_per_s" in bound:
-            rec["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
+            self.measure_decode(rec, lambda tokens: self.generate(inputs, tokens, **kwargs), n, context)
         project: dict = {"path": "ReplyDecoder(compile_step=True): the step compiled (inductor, fullgraph) and "
                                  "replayed as a CUDA graph"}
         rec["project_compiled"] = project
         if not self.cuda:  # inductor compiles the step for minutes on a CPU: not worth a smoke run
             project["status"] = "skipped on CPU"
             return
+        from transformers import BatchFeature
+
         from nexus_o.inference.reply_steps import ReplyDecoder
 
-        text = self.config.vl_config.text_config
-        decoder = ReplyDecoder(self.model, text.eos_token_id, compile_step=True)
+        decoder = ReplyDecoder(self.model, self.config.vl_config.text_config.eos_token_id, compile_step=True)
+        feature = BatchFeature(inputs)  # the decoder moves its inputs with .to(device)
 
         def run(tokens: int):
-            return list(decoder.steps(inputs, tokens, min_new_tokens=tokens, conditions=False))
+            return list(decoder.steps(feature, tokens, min_new_tokens=tokens, conditions=False))
 
         project["first_call_s"] = self.timed(lambda: run(n))
         self.save()
-        ttft, rate = self.decode_rate(run, n)
-        project.update(ttft_ms=1e3 * ttft, decode_tokens_per_s=rate, status="ok")
-        if "bound_tokens_per_s" in bound:
-            project["decode_fraction_of_bound"] = rate / bound["bound_tokens_per_s"]
+        self.measure_decode(project, run, n, context)
+        project["status"] = "ok"
 
     def sec_align(self, rec: dict) -> None:
         from nexus_o.eval.alignment import score_layers
